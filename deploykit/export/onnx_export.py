@@ -1,0 +1,149 @@
+"""`OnnxFromModel`: a registered model -> static-shape ONNX file + manifest, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import platform
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from .. import __version__, manifest as mf
+from ..errors import BadInputError, DeploykitError, require
+from ..manifest import TensorSpec
+
+DEFAULT_OPSET = 17  # TensorRT 8.5 (JetPack 5) reads opsets up to 17
+EXPORTER = "torch.onnx.export(dynamo=False)"
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    onnx_path: Path
+    manifest_path: Path
+    manifest: dict
+
+
+class ExportError(DeploykitError):
+    """torch could not export a model, or the exported graph failed the ONNX checker."""
+
+
+@dataclasses.dataclass
+class OnnxFromModel:
+    """Lazy stage: calling it exports model `name` to `out_dir/name.onnx` plus its manifest.
+
+    Attributes:
+        name: registry name.
+        checkpoint: upstream checkpoint path; None means seeded random weights (for parity work).
+        batch: static batch size; default 1.
+        frames: static frame count for gait models; default the spec's (30).
+        opset: ONNX opset; default 17.
+        seed: seed of the random weights; default 0.
+        allow_mismatch: load a checkpoint even if some keys do not fit (reported in the manifest).
+        overrides: config overrides passed to `models.build`.
+    """
+
+    name: str
+    checkpoint: Optional[str] = None
+    batch: int = 1
+    frames: Optional[int] = None
+    opset: int = DEFAULT_OPSET
+    seed: int = 0
+    allow_mismatch: bool = False
+    overrides: dict = dataclasses.field(default_factory=dict)
+
+    def input_specs(self) -> list[TensorSpec]:
+        from .. import models
+
+        return models.spec(self.name).input_specs(self.batch, self.frames)
+
+    def validate(self) -> list[TensorSpec]:
+        """Check name, shapes, opset and the checkpoint file before any work; return the input specs."""
+        if not 7 <= int(self.opset) <= 21:
+            raise BadInputError(f"{self.name}: --opset {self.opset} is outside 7..21; use 17 (TensorRT 8.5+) "
+                              f"unless your TensorRT needs another")
+        specs = self.input_specs()
+        if self.checkpoint is not None:
+            from ..models.checkpoints import read_state_dict
+
+            read_state_dict(self.checkpoint)  # fails early, with the file named, if unreadable
+        return specs
+
+    def __call__(self, out_dir: str | os.PathLike) -> ExportResult:
+        torch = require("torch", "export")
+        onnx = require("onnx", "export")
+        from .. import models
+        from ..models.factory import reference_model
+
+        spec = models.spec(self.name)
+        specs = self.validate()
+        model, weights = reference_model(self.name, seed=self.seed, checkpoint=self.checkpoint,
+                                         allow_mismatch=self.allow_mismatch, **self.overrides)
+        feeds = spec.sample_inputs(specs, seed=self.seed)
+        args = tuple(torch.from_numpy(feeds[s.name]) for s in specs)
+        with torch.no_grad():
+            ref = model(*args)
+        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+        outputs = [TensorSpec(t.name, tuple(r.shape), "float32", t.meaning) for t, r in zip(spec.outputs, ref)]
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        onnx_path, man_path = out / f"{self.name}.onnx", out / f"{self.name}.manifest.json"
+        with tempfile.TemporaryDirectory(dir=out, prefix=f".{self.name}.") as tmp:
+            tmp_onnx = Path(tmp) / "model.onnx"
+            self._export(torch, model, args, specs, outputs, tmp_onnx)
+            self._check(onnx, tmp_onnx)
+            man = self._manifest(spec, specs, outputs, weights, tmp_onnx, torch, onnx)
+            os.replace(tmp_onnx, onnx_path)
+        mf.write(man_path, man)
+        return ExportResult(onnx_path, man_path, man)
+
+    def _export(self, torch, model, args, specs, outputs, path: Path) -> None:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # TracerWarnings about Python ints are expected: shapes are static
+            try:
+                torch.onnx.export(model, args, str(path), dynamo=False, opset_version=int(self.opset),
+                                  input_names=[s.name for s in specs], output_names=[o.name for o in outputs],
+                                  do_constant_folding=True)
+            except Exception as exc:
+                raise ExportError(f"{self.name}: torch.onnx.export failed: {str(exc).splitlines()[0]}; try "
+                                  f"another --opset, or report this model/shape combination") from exc
+
+    def _check(self, onnx, path: Path) -> None:
+        try:
+            onnx.checker.check_model(str(path), full_check=True)
+        except Exception as exc:
+            raise ExportError(f"{self.name}: the exported graph fails onnx.checker (full_check): "
+                              f"{str(exc).splitlines()[0]}") from exc
+        got = {o.domain: o.version for o in onnx.load(str(path), load_external_data=False).opset_import}
+        if got.get("", got.get("ai.onnx")) != int(self.opset):
+            raise ExportError(f"{self.name}: asked for opset {self.opset} but the exporter wrote {got}")
+
+    def _manifest(self, spec, specs, outputs, weights, path: Path, torch, onnx) -> dict[str, Any]:
+        model_entry = spec.manifest_entry()
+        from ..models.registry import resolve_config
+
+        model_entry["config"] = resolve_config(self.name, **self.overrides)
+        return {
+            "model": model_entry,
+            "weights": weights,
+            "inputs": [s.to_json() for s in specs],
+            "outputs": [o.to_json() for o in outputs],
+            "batch": self.batch,
+            "frames": specs[0].shape[1] if spec.has_frames else None,
+            "opset": int(self.opset),
+            "exporter": EXPORTER,
+            "patches": [],
+            "onnx_sha256": mf.sha256_file(path),
+            "preprocess": dict(spec.preprocess),
+            "postprocess": dict(spec.postprocess),
+            "versions": {"deploykit": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                         "python": platform.python_version()},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }

@@ -1,0 +1,3 @@
+"""OpenGait gait-recognition models; importing this package registers them."""
+
+from . import gaitgl  # noqa: F401

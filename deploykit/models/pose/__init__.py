@@ -1,0 +1,1 @@
+"""Pose models (FastPose, HRNet, PRTR); importing this package registers them."""

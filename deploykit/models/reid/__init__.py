@@ -1,0 +1,1 @@
+"""Re-ID models (RGA, PGFA); importing this package registers them."""

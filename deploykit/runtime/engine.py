@@ -1,0 +1,152 @@
+"""One `Engine` interface over the backends (Polygraphy's runner pattern).
+
+An engine is an artifact file plus its manifest. `Engine.load` picks the backend from the
+manifest (or the file suffix), validates every feed against the manifest's input specs, and
+imports the backend library lazily so a missing one fails with the extra to install.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+
+from .. import manifest as mf
+from ..errors import BadInputError
+from ..manifest import TensorSpec
+
+_BACKENDS: dict[str, Callable[..., "Engine"]] = {}
+_SUFFIX_BACKEND = {".onnx": "onnxruntime", ".plan": "tensorrt", ".engine": "tensorrt"}
+
+
+def register_backend(name: str):
+    """Class decorator: make an Engine subclass loadable as backend `name`."""
+
+    def deco(cls):
+        if name in _BACKENDS:
+            raise ValueError(f"backend {name!r} is registered twice")
+        _BACKENDS[name] = cls
+        cls.backend = name
+        return cls
+
+    return deco
+
+
+def backends() -> list[str]:
+    """Names of the registered backends (whether or not their library is installed)."""
+    _import_backends()
+    return sorted(_BACKENDS)
+
+
+def _import_backends() -> None:
+    from . import onnxruntime_backend  # noqa: F401  (registers; imports onnxruntime lazily)
+
+
+class Engine:
+    """Base class: `activate() / infer(feeds) / deactivate()` and a context manager.
+
+    Attributes:
+        path: the artifact file.
+        manifest: the parsed manifest beside it.
+        inputs: input TensorSpecs from the manifest.
+        outputs: output TensorSpecs from the manifest.
+    """
+
+    backend = "base"
+
+    def __init__(self, path: str | os.PathLike, manifest: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self.manifest = dict(manifest)
+        self.inputs: list[TensorSpec] = mf.inputs_of(manifest)
+        self.outputs: list[TensorSpec] = mf.outputs_of(manifest)
+        self.active = False
+
+    @staticmethod
+    def load(path: str | os.PathLike, manifest_path: Optional[str | os.PathLike] = None, **options) -> "Engine":
+        """Open an engine artifact with the backend its manifest names.
+
+        Args:
+            path: `.onnx` (ONNX Runtime) or `.plan` (TensorRT) file.
+            manifest_path: default: `<stem>.manifest.json` beside `path`.
+            **options: backend options (e.g. `threads` for ONNX Runtime).
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise BadInputError(f"engine file {p} does not exist; build one with `deploykit export` "
+                                f"or `deploykit build-engine`")
+        man = mf.read(manifest_path or mf.manifest_path_for(p))
+        name = man.get("engine", {}).get("backend") or _SUFFIX_BACKEND.get(p.suffix)
+        _import_backends()
+        if name not in _BACKENDS:
+            raise BadInputError(f"{p}: no backend for {name or p.suffix!r}; known backends: {sorted(_BACKENDS)}")
+        return _BACKENDS[name](p, man, **options)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def activate(self) -> "Engine":
+        if not self.active:
+            self._activate()
+            self.active = True
+        return self
+
+    def deactivate(self) -> None:
+        if self.active:
+            self._deactivate()
+            self.active = False
+
+    def __enter__(self) -> "Engine":
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    # -- inference -------------------------------------------------------------------------------
+    def infer(self, feeds: Mapping[str, np.ndarray], check_finite: bool = True) -> dict[str, np.ndarray]:
+        """Run one forward pass.
+
+        Args:
+            feeds: `{input name: array}` matching the manifest's input specs exactly.
+            check_finite: reject NaN/Inf inputs (default True).
+
+        Returns:
+            `{output name: array}` in manifest order.
+
+        Raises:
+            BadInputError: a missing/extra name, or a wrong shape, dtype or non-finite value.
+        """
+        self.validate(feeds, check_finite)
+        self.activate()
+        return self._infer({s.name: np.ascontiguousarray(feeds[s.name]) for s in self.inputs})
+
+    def validate(self, feeds: Mapping[str, np.ndarray], check_finite: bool = True) -> None:
+        """Check feeds against the input specs; raise with what was expected."""
+        want = {s.name for s in self.inputs}
+        got = set(feeds)
+        if want != got:
+            raise BadInputError(f"{self.path.name}: inputs {sorted(got)} given, expected exactly "
+                                f"{sorted(want)}; missing {sorted(want - got)}, unknown {sorted(got - want)}")
+        for s in self.inputs:
+            a = feeds[s.name]
+            if not isinstance(a, np.ndarray):
+                raise BadInputError(f"{self.path.name}: input {s.name!r} is a {type(a).__name__}; pass a numpy array")
+            if tuple(a.shape) != s.shape:
+                raise BadInputError(f"{self.path.name}: input {s.name!r} has shape {list(a.shape)}, expected "
+                                    f"{list(s.shape)} ({s.meaning}); the engine has static shapes, re-export "
+                                    f"with other --batch/--frames to change them")
+            if a.dtype != np.dtype(s.dtype):
+                raise BadInputError(f"{self.path.name}: input {s.name!r} has dtype {a.dtype}, expected {s.dtype}; "
+                                    f"convert with .astype(np.{s.dtype})")
+            if check_finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise BadInputError(f"{self.path.name}: input {s.name!r} holds NaN or Inf values; "
+                                    f"clean the input (the preprocessing should never produce them)")
+
+    # -- backend hooks ---------------------------------------------------------------------------
+    def _activate(self) -> None:
+        raise NotImplementedError
+
+    def _deactivate(self) -> None:
+        raise NotImplementedError
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Parity (reference vs engine) and comparison metrics."""

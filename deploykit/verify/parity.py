@@ -1,0 +1,105 @@
+"""Parity of an engine against the PyTorch reference on the same seeded inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .. import manifest as mf
+from ..errors import BadInputError, require
+from . import compare
+
+# FP32 gates: ONNX Runtime and PyTorch run the same float32 math in different orders (fused conv,
+# other reduction orders), which moves results by ~1e-6 relative; 1e-4 x max|ref| and cosine
+# 0.99999 leave a margin of ~100x over that while still catching any wrong op (which costs >1e-2).
+FP32_GATES = (compare.cosine(min=0.99999), compare.max_abs(rel=1e-4))
+
+
+@dataclasses.dataclass
+class OutputParity:
+    name: str
+    stats: dict
+    checks: list
+
+    @property
+    def passed(self) -> bool:
+        return all(self.checks)
+
+
+@dataclasses.dataclass
+class ParityReport:
+    model: str
+    engine: str
+    samples: int
+    outputs: list[OutputParity]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outputs)
+
+    def lines(self) -> list[str]:
+        out = [f"parity {self.model} vs {self.engine} on {self.samples} seeded sample(s):"]
+        for o in self.outputs:
+            s = o.stats
+            out.append(f"  {o.name}: max_abs {s['max_abs']:.3g}  mean_abs {s['mean_abs']:.3g}  "
+                       f"max_rel {s['max_rel']:.3g}  cosine {s['cosine']:.8f}")
+            out += [f"    {c}" for c in o.checks]
+        out.append("PASS" if self.passed else "FAIL")
+        return out
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "engine": self.engine, "samples": self.samples, "passed": self.passed,
+                "outputs": [{"name": o.name, "stats": o.stats, "checks": [c.to_json() for c in o.checks]}
+                            for o in self.outputs]}
+
+
+def run_parity(engine_path: str | os.PathLike, *, checkpoint: Optional[str] = None, samples: int = 1,
+               seed: Optional[int] = None, gates: Sequence[compare.Check] = FP32_GATES) -> ParityReport:
+    """Run the reference model (rebuilt from the engine's manifest) and the engine on the same inputs.
+
+    Args:
+        engine_path: an artifact with its manifest beside it.
+        checkpoint: the checkpoint the export used; default: the manifest's (random seed or path).
+        samples: number of seeded input samples; default 1.
+        seed: seed of the first sample; default the manifest's weight seed (or 0).
+        gates: checks applied to every output over all samples.
+    """
+    torch = require("torch", "export")
+    from ..models.factory import reference_model
+    from ..models.registry import spec as get_spec
+    from ..runtime import Engine
+
+    engine = Engine.load(engine_path)
+    man = engine.manifest
+    name = man["model"]["name"]
+    weights = man.get("weights", {})
+    if checkpoint is None and weights.get("source") == "checkpoint":
+        checkpoint = weights["path"]
+        if not os.path.isfile(checkpoint):
+            raise BadInputError(f"the manifest of {engine_path} names checkpoint {checkpoint}, which is not "
+                                f"here; pass --checkpoint with the same file")
+    wseed = int(weights.get("seed", 0))
+    defaults = get_spec(name).default_config
+    overrides = {k: v for k, v in man["model"].get("config", {}).items() if defaults.get(k) != v}
+    model, _ = reference_model(name, seed=wseed, checkpoint=checkpoint, **overrides)
+    s = get_spec(name)
+    refs: dict[str, list] = {o.name: [] for o in engine.outputs}
+    outs: dict[str, list] = {o.name: [] for o in engine.outputs}
+    with engine:
+        for i in range(int(samples)):
+            feeds = s.sample_inputs(engine.inputs, seed=(wseed if seed is None else seed) + i)
+            with torch.no_grad():
+                ref = model(*[torch.from_numpy(feeds[t.name]) for t in engine.inputs])
+            ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+            got = engine.infer(feeds)
+            for o, r in zip(engine.outputs, ref):
+                refs[o.name].append(r.numpy())
+                outs[o.name].append(got[o.name])
+    results = []
+    for o in engine.outputs:
+        r, g = np.stack(refs[o.name]), np.stack(outs[o.name])
+        results.append(OutputParity(o.name, compare.error_stats(r, g), [gate(r, g) for gate in gates]))
+    return ParityReport(name, str(engine_path), int(samples), results)

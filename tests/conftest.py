@@ -1,0 +1,23 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DEPLOYKIT_SHARED", ROOT.parent / "shared"))
+UPSTREAM_KEYS = SHARED / "model_facts" / "upstream_keys"
+
+
+@pytest.fixture(scope="session")
+def upstream_keys_dir() -> Path:
+    if not UPSTREAM_KEYS.is_dir():
+        pytest.skip(f"upstream key lists not found at {UPSTREAM_KEYS} (set DEPLOYKIT_SHARED)")
+    return UPSTREAM_KEYS
+
+
+def run_cli(*args: str, cwd=None):
+    """Run the deploykit CLI in a subprocess (as a user would) and return the CompletedProcess."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "deploykit.cli", *args], capture_output=True, text=True, cwd=cwd)
