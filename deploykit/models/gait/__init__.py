@@ -1,3 +1,5 @@
-"""OpenGait gait-recognition models; importing this package registers them."""
+"""gait models, one file per method; importing this package registers every module in it."""
 
-from . import gaitgl  # noqa: F401
+from .._discover import import_all
+
+import_all(__name__, __path__)

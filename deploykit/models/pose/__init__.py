@@ -1,1 +1,5 @@
-"""Pose models (FastPose, HRNet, PRTR); importing this package registers them."""
+"""pose models, one file per method; importing this package registers every module in it."""
+
+from .._discover import import_all
+
+import_all(__name__, __path__)
