@@ -57,7 +57,7 @@ def main() -> None:
     Typical flow:
       deploykit list                      # models and their input shapes
       deploykit export gaitgl --checkpoint GaitGL-80000.pt --out artifacts
-      deploykit parity artifacts/gaitgl.onnx
+      deploykit parity gaitgl --engine artifacts/gaitgl.onnx
     """
 
 
@@ -112,26 +112,64 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
 
 
 @main.command()
-@click.argument("engine", type=click.Path(dir_okay=False))
+@click.argument("name")
+@click.option("--engine", type=click.Path(dir_okay=False), default=None,
+              help="Engine artifact (.onnx or .plan, manifest beside it). Default: export NAME to FP32 ONNX now.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint the engine was made from (default: what its manifest says).")
-@click.option("--samples", type=int, default=1, show_default=True, help="Seeded input samples to compare.")
+@click.option("--samples", type=int, default=2, show_default=True, help="Seeded input samples to compare.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the report here.")
 @handle_errors
-def parity(engine, checkpoint, samples, json_out) -> None:
-    """Compare ENGINE (an .onnx with its manifest) with the PyTorch reference; exit 1 on a miss.
+def parity(name, engine, checkpoint, samples, json_out) -> None:
+    """Compare an engine of model NAME with the PyTorch reference on the same inputs; exit 1 on a miss.
 
-    FP32 gates: cosine >= 0.99999 and max abs error <= 1e-4 x max|reference| per output.
+    Reports max/mean absolute and relative error and cosine per output. FP32 gates: cosine >= 0.99999
+    and max abs error <= 1e-4 x max|reference| per output.
     """
     from . import atomic
     from .verify.parity import run_parity
 
-    report = run_parity(engine, checkpoint=checkpoint, samples=samples)
+    report = run_parity(name, engine, checkpoint=checkpoint, samples=samples)
     for line in report.lines():
         click.echo(line)
     if json_out:
         atomic.write_json(json_out, report.to_json())
     sys.exit(0 if report.passed else 1)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--backends", default="torch,ort-fp32", show_default=True,
+              help="Comma-separated: torch, ort-fp32, ort-int8, trt-fp32, trt-fp16, trt-int8.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Static batch size.")
+@click.option("--frames", type=int, default=None, help="Frames per sequence for gait models (default 30).")
+@click.option("--threads", type=int, default=None, help="Intra-op threads for every backend (default: library default).")
+@click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved timing rounds.")
+@click.option("--iters", type=int, default=4, show_default=True, help="Timed calls per backend per round.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results here.")
+@click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
+              help="Append the markdown table to this file (e.g. benchmarks/gaitgl.md).")
+@handle_errors
+def bench(name, backends, batch, frames, threads, rounds, iters, json_out, md_out) -> None:
+    """Latency p50/p90/p99 and throughput of NAME per backend, in one interleaved run.
+
+    Speed-ups are ratios against PyTorch eager measured in the same run (include `torch`).
+    """
+    from . import atomic
+    from .verify.bench import run_bench
+
+    report = run_bench(name, [b.strip() for b in backends.split(",") if b.strip()], batch=batch,
+                       frames=frames, threads=threads, rounds=rounds, iters=iters,
+                       progress=lambda m: _err(f"[bench {name}] {m}", "cyan"))
+    table = report.markdown()
+    click.echo(table)
+    if json_out:
+        atomic.write_json(json_out, report.to_json())
+    if md_out:
+        from pathlib import Path
+
+        old = Path(md_out).read_text() if Path(md_out).exists() else ""
+        atomic.write_bytes(md_out, (old + ("\n" if old else "") + table).encode())
 
 
 if __name__ == "__main__":

@@ -7,4 +7,4 @@ bash scripts/setup.sh
 source "${DEPLOYKIT_VENV:-.venv}/bin/activate"
 OUT=${OUT_DIR:-artifacts}
 deploykit export gaitgl --out "$OUT"
-deploykit parity "$OUT/gaitgl.onnx" --samples 2 --json "$OUT/gaitgl.parity.json"
+deploykit parity gaitgl --engine "$OUT/gaitgl.onnx" --samples 2 --json "$OUT/gaitgl.parity.json"

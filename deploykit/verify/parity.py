@@ -56,12 +56,15 @@ class ParityReport:
                             for o in self.outputs]}
 
 
-def run_parity(engine_path: str | os.PathLike, *, checkpoint: Optional[str] = None, samples: int = 1,
-               seed: Optional[int] = None, gates: Sequence[compare.Check] = FP32_GATES) -> ParityReport:
+def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *, checkpoint: Optional[str] = None,
+               samples: int = 2, seed: Optional[int] = None,
+               gates: Sequence[compare.Check] = FP32_GATES) -> ParityReport:
     """Run the reference model (rebuilt from the engine's manifest) and the engine on the same inputs.
 
     Args:
-        engine_path: an artifact with its manifest beside it.
+        name: registry name; must be the model the engine was made from.
+        engine_path: an artifact with its manifest beside it; default: export `name` to FP32 ONNX
+            in a temporary folder (with `checkpoint` if given) and compare that.
         checkpoint: the checkpoint the export used; default: the manifest's (random seed or path).
         samples: number of seeded input samples; default 1.
         seed: seed of the first sample; default the manifest's weight seed (or 0).
@@ -72,9 +75,20 @@ def run_parity(engine_path: str | os.PathLike, *, checkpoint: Optional[str] = No
     from ..models.registry import spec as get_spec
     from ..runtime import Engine
 
+    if engine_path is None:
+        import tempfile
+
+        from ..export import OnnxFromModel
+
+        with tempfile.TemporaryDirectory(prefix="deploykit-parity-") as tmp:
+            res = OnnxFromModel(name, checkpoint=checkpoint, seed=0 if seed is None else seed)(tmp)
+            return run_parity(name, res.onnx_path, checkpoint=checkpoint, samples=samples, seed=seed, gates=gates)
+    get_spec(name)  # unknown names fail here, with suggestions
     engine = Engine.load(engine_path)
     man = engine.manifest
-    name = man["model"]["name"]
+    if man["model"]["name"] != name:
+        raise BadInputError(f"{engine_path} was made from {man['model']['name']!r}, not {name!r}; "
+                            f"pass the matching model name or engine")
     weights = man.get("weights", {})
     if checkpoint is None and weights.get("source") == "checkpoint":
         checkpoint = weights["path"]

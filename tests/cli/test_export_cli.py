@@ -48,7 +48,7 @@ def test_export_then_parity_passes(tmp_path):
     man = json.loads((out / "gaitgl.manifest.json").read_text())
     assert man["inputs"][0]["shape"] == [1, 6, 64, 44] and man["opset"] == 17
     assert man["weights"] == {"source": "random", "seed": 0}
-    proc = run_cli("parity", str(out / "gaitgl.onnx"), "--json", str(tmp_path / "p.json"))
+    proc = run_cli("parity", "gaitgl", "--engine", str(out / "gaitgl.onnx"), "--json", str(tmp_path / "p.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((tmp_path / "p.json").read_text())["passed"] is True
 
