@@ -3,7 +3,8 @@
 Files are read with `torch.load(weights_only=True)`: no pickled code runs. The upstream layouts
 handled here: OpenGait's `{'model': sd, 'optimizer': ..., 'iteration': ...}`, HRNet/PRTR's
 `{'state_dict' | 'best_state_dict': sd}`, a plain state dict, and `module.` prefixes from
-DataParallel. Model-specific renames are the spec's `adapt_checkpoint`.
+DataParallel. Model-specific renames are the spec's `adapt_checkpoint`. Upstream checkpoints split
+over several files (one per module) are read into one state dict under prefixes (`load_multi`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
 from ..errors import CheckpointError
 
-WRAPPER_KEYS = ("model", "state_dict", "best_state_dict", "model_state_dict", "net")
+# Order matters where a file holds several: HRNet/PRTR resume files (`checkpoint.pth`) carry both the
+# last epoch's `state_dict` and the `best_state_dict`, and PRTR's test.py loads the best one.
+WRAPPER_KEYS = ("model", "best_state_dict", "state_dict", "model_state_dict", "net")
 # BatchNorm counters that 2018-era checkpoints lack; they do not affect eval-mode outputs.
 TOLERATED_MISSING_SUFFIXES = (".num_batches_tracked",)
 
@@ -140,6 +143,47 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *,
                     adapt: Optional[Callable[[dict], dict]] = None, allow_mismatch: bool = False) -> LoadReport:
     """`read_state_dict` then `load_into`, naming the file in errors."""
     return load_into(model, read_state_dict(path), adapt=adapt, allow_mismatch=allow_mismatch, source=str(path))
+
+
+def read_multi(paths: Mapping[str, str | os.PathLike]) -> dict[str, torch.Tensor]:
+    """Read several checkpoint files into one state dict, each file's keys under its prefix.
+
+    For methods whose upstream saves one file per module (PGFA: backbone, global head, part heads).
+    Every file goes through `read_state_dict` (weights_only, wrappers unwrapped, `module.` stripped).
+
+    Args:
+        paths: our state-dict prefix (e.g. "global_head.") -> file path, in key order.
+
+    Raises:
+        CheckpointError: a file cannot be read, or two files give the same key.
+    """
+    if not paths:
+        raise CheckpointError("no checkpoint files given; pass a mapping of state-dict prefix -> file path")
+    merged: dict[str, torch.Tensor] = {}
+    owner: dict[str, str] = {}
+    for prefix, path in paths.items():
+        for key, value in read_state_dict(path).items():
+            full = f"{prefix}{key}"
+            if full in merged:
+                raise CheckpointError(f"checkpoint {path} gives key {full}, which {owner[full]} already gave; "
+                                      f"give each file its own prefix")
+            merged[full], owner[full] = value, str(path)
+    return merged
+
+
+def describe_files(paths: Mapping[str, str | os.PathLike]) -> str:
+    """`prefix <- path` pairs, for error messages and reports."""
+    return ", ".join(f"{prefix or '(no prefix)'} <- {os.fspath(path)}" for prefix, path in paths.items())
+
+
+def load_multi(model: torch.nn.Module, paths: Mapping[str, str | os.PathLike], *,
+               adapt: Optional[Callable[[dict], dict]] = None, allow_mismatch: bool = False) -> LoadReport:
+    """`read_multi` then `load_into`: several upstream files fill one model, each under its prefix.
+
+    A missing, unexpected or misshaped key is named with its prefix, which names the file it belongs to.
+    """
+    return load_into(model, read_multi(paths), adapt=adapt, allow_mismatch=allow_mismatch,
+                     source=f"checkpoints [{describe_files(paths)}]")
 
 
 def save_upstream_layout(model: torch.nn.Module, path: str | os.PathLike, layout: str = "opengait") -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -67,7 +67,9 @@ class ModelSpec:
         inputs: input templates, in forward-argument order.
         outputs: output templates, in forward-return order.
         default_config: upstream config values passed to the builder as keyword arguments.
-        upstream_keys: file name in shared/model_facts/upstream_keys/ with the upstream state dict.
+        upstream_keys: file name in shared/model_facts/upstream_keys/ with the upstream state dict, or,
+            for a method whose upstream checkpoint is several files (PGFA), a mapping from our
+            state-dict prefix to the key-list file of the module saved under it (in key order).
         upstream: "repo@commit path" of the upstream implementation.
         paper: title and arXiv/venue.
         licence: licence of the upstream code and weights.
@@ -85,7 +87,7 @@ class ModelSpec:
     inputs: tuple[InputTemplate, ...]
     outputs: tuple[OutputTemplate, ...]
     default_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    upstream_keys: Optional[str] = None
+    upstream_keys: Optional[Union[str, Mapping[str, str]]] = None
     upstream: str = ""
     paper: str = ""
     licence: str = ""
@@ -103,6 +105,16 @@ class ModelSpec:
         object.__setattr__(self, "default_config", MappingProxyType(dict(self.default_config)))
         object.__setattr__(self, "preprocess", MappingProxyType(dict(self.preprocess)))
         object.__setattr__(self, "postprocess", MappingProxyType(dict(self.postprocess)))
+        if self.upstream_keys is not None and not isinstance(self.upstream_keys, str):
+            object.__setattr__(self, "upstream_keys", MappingProxyType(dict(self.upstream_keys)))
+
+    def upstream_key_files(self) -> dict[str, str]:
+        """Our state-dict prefix -> upstream key-list file ({"": file} for a single-file model; {} if none)."""
+        if self.upstream_keys is None:
+            return {}
+        if isinstance(self.upstream_keys, str):
+            return {"": self.upstream_keys}
+        return dict(self.upstream_keys)
 
     @property
     def has_frames(self) -> bool:
