@@ -31,6 +31,33 @@ def randomize_norm_stats(model: torch.nn.Module, seed: int) -> None:
                     m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
+def decorrelate_copies(model: torch.nn.Module, seed: int) -> int:
+    """Shuffle the entries of every parameter that is an exact copy of an earlier one.
+
+    Upstream builds per-part branches and global blocks with `copy.deepcopy` and re-initialises them
+    in training; seeded random models would keep identical copies, and a parity test could then not
+    see a swapped part or branch. A seeded permutation keeps each tensor's value distribution.
+
+    Returns:
+        how many parameters were shuffled.
+    """
+    g = torch.Generator().manual_seed(seed + 2)
+    seen: dict[tuple, torch.Tensor] = {}
+    changed = 0
+    for p in model.parameters():
+        if p.numel() < 2:
+            continue
+        key = (tuple(p.shape), float(p.detach().double().sum()), float(p.detach().abs().double().sum()))
+        twin = seen.get(key)
+        if twin is not None and torch.equal(twin, p.detach()):
+            with torch.no_grad():
+                flat = p.view(-1)
+                flat.copy_(flat[torch.randperm(flat.numel(), generator=g)])
+            changed += 1
+        seen[(tuple(p.shape), float(p.detach().double().sum()), float(p.detach().abs().double().sum()))] = p.detach().clone()
+    return changed
+
+
 def calibrate_norm_stats(model: torch.nn.Module, *inputs: torch.Tensor) -> None:
     """Set every BatchNorm's running statistics to those of one forward pass over `inputs`.
 
@@ -75,6 +102,7 @@ def reference_model(name: str, *, seed: int = 0,
     torch.manual_seed(seed)
     model = build(name, **overrides)
     if checkpoint is None:
+        decorrelate_copies(model, seed)
         randomize_norm_stats(model, seed)
         return model, {"source": "random", "seed": seed}
     if isinstance(checkpoint, Mapping):

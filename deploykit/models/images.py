@@ -15,7 +15,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALISED_LOW, NORMALISED_HIGH = -2.0, 2.5
 
 
-def image_input(h: int, w: int, name: str = "images", color: str = "RGB", norm: str = "ImageNet mean/std") -> InputTemplate:
+def image_input(h: int, w: int, name: str = "images", color: str = "RGB",
+                norm: str = "ImageNet mean/std") -> InputTemplate:
     """A `[n, 3, h, w]` float32 normalised image batch (NCHW)."""
     return InputTemplate(name, ("batch", 3, h, w), "float32",
                          f"[n, 3, {h}, {w}] {color} image, /255 then {norm} (NCHW)",

@@ -124,10 +124,17 @@ def test_rga_exports_with_a_dynamic_batch_axis():
         assert compare.cosine(min=0.99999)(r32, g), str(compare.cosine(min=0.99999)(r32, g))
         err_ort, err_torch = np.abs(g - r64).max(), np.abs(r32 - r64).max()
         assert err_ort <= 3 * err_torch + 1e-6 * scale, (
-            f"{name}: ONNX Runtime is {err_ort / scale:.2e} of max|ref| from float64, PyTorch float32 {err_torch / scale:.2e}")
+            f"{name}: ONNX Runtime is {err_ort / scale:.2e} of max|ref| from float64, "
+            f"PyTorch float32 {err_torch / scale:.2e}")
 
 
 def test_rga_refuses_other_input_sizes():
     model = models.build("rga")
     with pytest.raises(ValueError, match="256x128"):
         model(torch.zeros(1, 3, 384, 128))
+
+
+def test_pgfa_refuses_heatmaps_of_another_size():
+    model = models.build("pgfa")
+    with pytest.raises(ValueError, match=r"heatmaps of \(18, 24, 8\)"):
+        model(torch.zeros(1, 3, 384, 128), torch.zeros(1, 18, 48, 4))

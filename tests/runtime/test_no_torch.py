@@ -15,7 +15,10 @@ sys.meta_path.insert(0, _Block())
 
 
 def test_runtime_imports_without_torch():
-    code = BLOCK_TORCH + "import deploykit.runtime, deploykit.manifest\nprint('ok', 'torch' in sys.modules)"
+    code = BLOCK_TORCH + ("import deploykit.runtime, deploykit.manifest\n"
+                          "import deploykit.runtime.pose, deploykit.runtime.gait, deploykit.runtime.reid\n"
+                          "import deploykit.runtime.match, deploykit.runtime.imageops\n"
+                          "print('ok', 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok False"

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import BadInputError
 from ..backbones import resnet50
 from ..images import image_input, image_preprocess
 from ..registry import InputTemplate, ModelSpec, OutputTemplate, register_model
@@ -100,10 +101,17 @@ class PGFA(nn.Module):
             float32 (raw stripe features, top to bottom).
         """
         fmap = self.backbone(images)  # [n, 2048, 24, 8]
-        flat = fmap.flatten(2)  # [n, 2048, 192]
+        want = (NUM_KEYPOINTS, self.map_h, self.map_w)
+        if not torch.jit.is_tracing() and (tuple(fmap.shape[-2:]) != want[1:] or tuple(heatmaps.shape[1:]) != want):
+            raise BadInputError(f"PGFA: images {tuple(images.shape[-2:])} give a {tuple(fmap.shape[-2:])} feature "
+                                f"map and heatmaps are {tuple(heatmaps.shape[1:])}; this model needs images of "
+                                f"{self.map_h * 16}x{self.map_w * 16} and heatmaps of {want}")
+        cells = self.map_h * self.map_w
+        flat = fmap.reshape(-1, 2048, cells)  # [n, 2048, 192] (static sizes: no Shape ops in the graph)
         pooled = flat.mean(-1)  # [n, 2048] = GAP(F)
         # GAP(m_j * F) for all j at once: sum over cells of m_j * F / cells (not normalised by the mask)
-        masked = torch.matmul(heatmaps.flatten(2), flat.transpose(1, 2)) / flat.shape[-1]  # [n, 18, 2048]
+        masks = heatmaps.reshape(-1, NUM_KEYPOINTS, cells)  # [n, 18, 192]
+        masked = torch.matmul(masks, flat.transpose(1, 2)) / cells  # [n, 18, 2048]
         pose_pooled = masked.amax(dim=1)  # [n, 2048]: max over the 18 keypoints
         global_feat = self.global_head(torch.cat((pooled, pose_pooled), 1))  # [n, 4096] -> [n, 256]
         stripes = F.avg_pool2d(fmap, (self.map_h // self.part_num, self.map_w))  # [n, 2048, part_num, 1]

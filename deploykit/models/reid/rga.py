@@ -48,9 +48,10 @@ class RGAModule(nn.Module):
 
     def __init__(self, channels: int, height: int, width: int, ratio: int = 8, down_ratio: int = 8) -> None:
         super().__init__()
-        self.height, self.width = height, width
+        self.channels, self.height, self.width = channels, height, width
         hw = height * width
         ic, ihw = channels // ratio, hw // ratio
+        self.inter_channels = ic
         # registration order = upstream state-dict order
         self.gx_spatial = _embed(channels, ic)
         self.gx_channel = _embed(hw, ihw)
@@ -65,9 +66,9 @@ class RGAModule(nn.Module):
 
     def spatial(self, x: torch.Tensor) -> torch.Tensor:
         """RGA-S: [n, c, h, w] -> [n, c, h, w] weighted by one sigmoid attention value per position."""
-        h, w = self.height, self.width
-        theta = self.theta_spatial(x).flatten(2).transpose(1, 2)  # [n, hw, c/8]
-        phi = self.phi_spatial(x).flatten(2)  # [n, c/8, hw]
+        h, w, ic = self.height, self.width, self.inter_channels  # static: reshapes need no Shape ops
+        theta = self.theta_spatial(x).reshape(-1, ic, h * w).transpose(1, 2)  # [n, hw, c/8]
+        phi = self.phi_spatial(x).reshape(-1, ic, h * w)  # [n, c/8, hw]
         gs = torch.matmul(theta, phi)  # [n, hw, hw]: relation of position i to j
         gs_in = gs.transpose(1, 2).reshape(-1, h * w, h, w)  # [n, hw, h, w]
         gs_out = gs.reshape(-1, h * w, h, w)
@@ -78,7 +79,7 @@ class RGAModule(nn.Module):
 
     def channel(self, x: torch.Tensor) -> torch.Tensor:
         """RGA-C: [n, c, h, w] -> [n, c, h, w] weighted by one sigmoid attention value per channel."""
-        xc = x.flatten(2).transpose(1, 2).unsqueeze(-1)  # [n, hw, c, 1]: channels become positions
+        xc = x.reshape(-1, self.channels, self.height * self.width).transpose(1, 2).unsqueeze(-1)  # [n, hw, c, 1]
         theta = self.theta_channel(xc).squeeze(-1).transpose(1, 2)  # [n, c, hw/8]
         phi = self.phi_channel(xc).squeeze(-1)  # [n, hw/8, c]
         gc = torch.matmul(theta, phi)  # [n, c, c]
