@@ -83,6 +83,28 @@ def list_cmd(family, as_json) -> None:
         click.echo(f"{r['name']:<{width}}  {r['family']:<5}  {shapes}  ->  {', '.join(r['outputs'])}")
 
 
+def patch_options(fn: Callable) -> Callable:
+    """--patch NAME (repeatable) / --no-patch, shared by `export` and `patch`."""
+    fn = click.option("--no-patch", is_flag=True, help="Apply no graph patch.")(fn)
+    return click.option("--patch", "patch_names", multiple=True, metavar="NAME",
+                        help="Apply this graph patch (repeatable; default: the default set, see "
+                             "`deploykit patch --list`).")(fn)
+
+
+def _selected_patches(patch_names, no_patch):
+    """None (the default set), [] (none) or the chosen names; both flags together are an error."""
+    from .errors import BadInputError
+
+    if no_patch and patch_names:
+        raise BadInputError(f"--no-patch and --patch {' '.join(patch_names)} contradict each other; give one")
+    return [] if no_patch else (list(patch_names) or None)
+
+
+def _say_applied(applied) -> None:
+    done = ", ".join(f"{a['name']} x{a['matches']}" for a in applied) or "none matched"
+    _err(f"graph patches applied: {done}", "cyan")
+
+
 @main.command()
 @click.argument("name")
 @model_shape_options
@@ -90,25 +112,83 @@ def list_cmd(family, as_json) -> None:
               help="Folder for NAME.onnx and NAME.manifest.json.")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (TensorRT 8.5 reads <= 17).")
 @click.option("--allow-mismatch", is_flag=True, help="Load a checkpoint even if some keys do not fit.")
+@patch_options
 @handle_errors
-def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch) -> None:
+def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch, patch_names, no_patch) -> None:
     """Export model NAME to static-shape ONNX plus a manifest (atomic writes).
 
-    Without --checkpoint the weights are seeded random: fine for parity and speed work,
-    useless for recognition.
+    The default graph patches for TensorRT are applied (the manifest lists those that matched);
+    --patch NAME chooses others, --no-patch none. Without --checkpoint the weights are seeded
+    random: fine for parity and speed work, useless for recognition.
     """
     from .export import OnnxFromModel
 
     stage = OnnxFromModel(name, checkpoint=checkpoint, batch=batch, frames=frames, opset=opset, seed=seed,
-                          allow_mismatch=allow_mismatch)
-    specs = stage.validate()  # name, shapes, opset and checkpoint, before any warning or work
+                          allow_mismatch=allow_mismatch, patches=_selected_patches(patch_names, no_patch))
+    specs = stage.validate()  # name, shapes, opset, patches and checkpoint, before any warning or work
     if checkpoint is None:
         _err(f"WARNING: no --checkpoint given: {name} is exported with SEEDED RANDOM weights (seed {seed}). "
              f"Its outputs are meaningless for recognition; use it for parity and speed work only.", "yellow")
     _err(f"exporting {name} ({', '.join(f'{s.name} {list(s.shape)}' for s in specs)}) at opset {opset} ...", "cyan")
     result = stage(out_dir)
+    _say_applied(result.manifest["patches"])
     outs = ", ".join(f"{o['name']} {o['shape']}" for o in result.manifest["outputs"])
     click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}")
+
+
+@main.command("patch")
+@click.argument("src", metavar="IN.onnx", required=False, type=click.Path(dir_okay=False))
+@click.argument("dst", metavar="OUT.onnx", required=False, type=click.Path(dir_okay=False))
+@patch_options
+@click.option("--list", "list_patches", is_flag=True, help="List the graph patches and exit.")
+@handle_errors
+def patch_cmd(src, dst, patch_names, no_patch, list_patches) -> None:
+    """Apply graph patches to IN.onnx (exported anywhere) and write OUT.onnx atomically.
+
+    With a manifest beside IN.onnx, OUT's manifest is written too, with the patches appended and
+    the sha256 of OUT.onnx.
+    """
+    from .errors import BadInputError
+    from .export.patches import get, names
+
+    if list_patches:
+        for n in names():
+            p = get(n)
+            click.echo(f"{n:<14} {'default' if p.default else 'opt-in ':<8} {p.summary}")
+        return
+    if not src or not dst:
+        raise BadInputError("deploykit patch needs IN.onnx and OUT.onnx (or --list); e.g. "
+                            "deploykit patch model.onnx model.patched.onnx --patch focal-fold")
+    from .export.patch_file import PatchedOnnx
+
+    result = PatchedOnnx(src, _selected_patches(patch_names, no_patch))(dst)
+    _say_applied(result.applied)
+    click.echo(f"wrote {result.onnx_path}" + (f" and {result.manifest_path}" if result.manifest_path else ""))
+
+
+@main.command()
+@click.argument("model", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
+@click.option("--trt-version", type=click.Choice(["8.5", "8.6", "10", "11"]), default="10", show_default=True,
+              help="Target TensorRT (8.5: JetPack 5; 10: JetPack 6.1/6.2 ship 10.3; 11: desktop/server).")
+@click.option("--dla", is_flag=True, help="Also list the layers a Jetson DLA core would leave to the GPU.")
+@click.option("--fp16", is_flag=True, help="Also audit every tensor's range against FP16 in ONNX Runtime.")
+@click.option("--data", type=click.Path(file_okay=False), default=None,
+              help="Samples for --fp16: *.npz files (one per sample) or <input>.npy files. "
+                   "Default: one seeded sample shaped by the manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@handle_errors
+def check(model, trt_version, dla, fp16, data, as_json) -> None:
+    """Lint MODEL.onnx for TensorRT before any GPU is involved; exit 0 if nothing blocks a build.
+
+    Checks every node against the ONNX-TensorRT parser's operator table for the version (with the
+    attribute/dtype restrictions it states), dynamic dims, INT64 narrowing and dtypes. Exit codes:
+    0 nothing blocks an engine build, 1 something does (or --fp16 finds overflow), 2 bad input.
+    """
+    from .export.lint import check_model
+
+    report = check_model(model, trt_version=trt_version, dla=dla, fp16=fp16, data=data)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+    sys.exit(report.exit_code)
 
 
 @main.command()
@@ -170,6 +250,76 @@ def bench(name, backends, batch, frames, threads, rounds, iters, json_out, md_ou
 
         old = Path(md_out).read_text() if Path(md_out).exists() else ""
         atomic.write_bytes(md_out, (old + ("\n" if old else "") + table).encode())
+
+
+@main.command("build-engine")
+@click.argument("target", metavar="NAME|MODEL.onnx")
+@model_shape_options
+@click.option("--fp16", is_flag=True, help="FP16 graph (range-critical tensors/ops kept FP32). TensorRT only.")
+@click.option("--int8", is_flag=True, help="INT8: calibrate, then Q/DQ model (and TensorRT calibration cache).")
+@click.option("--calib-data", type=click.Path(), default=None,
+              help="Image folder, video, .npy/.npz, or silhouette sequence folders. Default: seeded synthetic "
+                   "data (warns: smoke runs only).")
+@click.option("--calib-method", type=click.Choice(["entropy", "percentile", "max"]), default="entropy",
+              show_default=True, help="Range method (entropy = TensorRT's KL method; percentile = 99.99).")
+@click.option("--calib-samples", type=int, default=64, show_default=True, help="At most this many calibration samples.")
+@click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float.")
+@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime"]), default="auto", show_default=True,
+              help="auto: TensorRT when importable and a GPU is present, else ONNX Runtime.")
+@click.option("--workspace", "workspace_mib", type=int, default=1024, show_default=True,
+              help="TensorRT workspace pool, MiB.")
+@click.option("--timing-cache", type=click.Path(dir_okay=False), default=None,
+              help="TensorRT timing cache (read if present, written after the build).")
+@click.option("--dla-core", type=int, default=None, help="Jetson DLA core, with GPU fallback.")
+@click.option("--trt-path", type=click.Choice(["auto", "strong", "flags"]), default="auto", show_default=True,
+              help="TensorRT: strongly typed (10.1+, the only path on 11) or builder flags + calibration cache (8.5-10.x).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="engines", show_default=True,
+              help="Folder for the engine, its manifest and the calibration files.")
+@handle_errors
+def build_engine(target, checkpoint, batch, frames, seed, fp16, int8, calib_data, calib_method, calib_samples,
+                 sensitivity, backend, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
+    """Build an engine from model NAME (exported first, export defaults) or from MODEL.onnx (used as is).
+
+    \b
+    ONNX Runtime: FP32 = optimised ONNX; --int8 = U8S8 Q/DQ ONNX (plus the S8S8 Q/DQ model for
+    TensorRT, NAME.ranges.json and NAME.calib.cache); --fp16 is refused on CPU.
+    TensorRT: a .plan beside its manifest (TensorRT version, GPU, flags, ONNX sha256).
+    """
+    import warnings
+    from pathlib import Path
+
+    from .calib import SyntheticCalibrationWarning
+    from .export.build_engine import BuildOptions, EngineFromOnnx, choose_backend, preflight
+
+    warnings.simplefilter("ignore", SyntheticCalibrationWarning)  # said once below, in the CLI's words
+
+    options = BuildOptions(fp16=fp16, int8=int8, calib_data=calib_data, calib_method=calib_method,
+                           calib_samples=calib_samples, sensitivity=sensitivity, workspace_mib=workspace_mib,
+                           timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed)
+    name, why = choose_backend(backend)
+    preflight(name, options)
+    _err(f"backend: {name} ({why})", "cyan")
+    if target.endswith(".onnx") or Path(target).is_file():
+        onnx_path = Path(target)
+    else:
+        from .export import OnnxFromModel
+
+        stage = OnnxFromModel(target, checkpoint=checkpoint, batch=batch, frames=frames, seed=seed)
+        stage.validate()
+        if checkpoint is None:
+            _err(f"WARNING: no --checkpoint given: {target} is exported with SEEDED RANDOM weights (seed {seed}); "
+                 f"the engine is for parity and speed work only.", "yellow")
+        onnx_path = stage(out_dir).onnx_path
+        _err(f"exported {onnx_path}", "cyan")
+    if int8 and calib_data is None:
+        _err("WARNING: no --calib-data: calibrating on SEEDED SYNTHETIC data; not for a deployed engine.", "yellow")
+    result = EngineFromOnnx(onnx_path, options, backend=name)(out_dir)
+    for note in result.notes[1:]:
+        _err(f"note: {note}", "yellow")
+    eng = result.manifest["engine"]
+    click.echo(f"wrote {result.engine_path} ({eng['backend']}, {eng['precision']}) and {result.manifest_path}")
+    for key, path in result.extras.items():
+        click.echo(f"  {key}: {path}")
 
 
 if __name__ == "__main__":

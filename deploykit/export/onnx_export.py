@@ -11,7 +11,7 @@ import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 from .. import __version__, manifest as mf
 from ..errors import BadInputError, DeploykitError, require
@@ -40,23 +40,28 @@ class OnnxFromModel:
 
     Attributes:
         name: registry name.
-        checkpoint: upstream checkpoint path; None means seeded random weights (for parity work).
+        checkpoint: upstream checkpoint path, or a mapping of state-dict prefix -> path for upstream
+            checkpoints split over several files (PGFA); None means seeded random weights (for parity work).
         batch: static batch size; default 1.
         frames: static frame count for gait models; default the spec's (30).
         opset: ONNX opset; default 17.
         seed: seed of the random weights; default 0.
         allow_mismatch: load a checkpoint even if some keys do not fit (reported in the manifest).
         overrides: config overrides passed to `models.build`.
+        patches: graph patches to apply after export (`deploykit.export.patches`); None (the
+            default) applies the default set, an empty list none. The manifest lists those that
+            changed the graph, and its onnx_sha256 is of the patched file.
     """
 
     name: str
-    checkpoint: Optional[str] = None
+    checkpoint: Optional[Union[str, Mapping[str, str]]] = None
     batch: int = 1
     frames: Optional[int] = None
     opset: int = DEFAULT_OPSET
     seed: int = 0
     allow_mismatch: bool = False
     overrides: dict = dataclasses.field(default_factory=dict)
+    patches: Optional[Sequence[str]] = None
 
     def input_specs(self) -> list[TensorSpec]:
         from .. import models
@@ -69,10 +74,17 @@ class OnnxFromModel:
             raise BadInputError(f"{self.name}: --opset {self.opset} is outside 7..21; use 17 (TensorRT 8.5+) "
                               f"unless your TensorRT needs another")
         specs = self.input_specs()
-        if self.checkpoint is not None:
-            from ..models.checkpoints import read_state_dict
+        if self.patches is not None:
+            from .patches import resolve
 
-            read_state_dict(self.checkpoint)  # fails early, with the file named, if unreadable
+            resolve(self.patches)  # unknown patch names fail here, before any work
+        if self.checkpoint is not None:
+            from ..models.checkpoints import read_multi, read_state_dict
+
+            if isinstance(self.checkpoint, Mapping):  # several upstream files under prefixes (PGFA)
+                read_multi(self.checkpoint)
+            else:
+                read_state_dict(self.checkpoint)  # fails early, with the file named, if unreadable
         return specs
 
     def __call__(self, out_dir: str | os.PathLike) -> ExportResult:
@@ -99,7 +111,8 @@ class OnnxFromModel:
             tmp_onnx = Path(tmp) / "model.onnx"
             self._export(torch, model, args, specs, outputs, tmp_onnx)
             self._check(onnx, tmp_onnx)
-            man = self._manifest(spec, specs, outputs, weights, tmp_onnx, torch, onnx)
+            applied = self._patch(onnx, tmp_onnx)
+            man = self._manifest(spec, specs, outputs, weights, tmp_onnx, torch, onnx, applied)
             os.replace(tmp_onnx, onnx_path)
         mf.write(man_path, man)
         return ExportResult(onnx_path, man_path, man)
@@ -125,7 +138,15 @@ class OnnxFromModel:
         if got.get("", got.get("ai.onnx")) != int(self.opset):
             raise ExportError(f"{self.name}: asked for opset {self.opset} but the exporter wrote {got}")
 
-    def _manifest(self, spec, specs, outputs, weights, path: Path, torch, onnx) -> dict[str, Any]:
+    def _patch(self, onnx, path: Path) -> list[dict]:
+        """Apply the selected graph patches to the file at `path` in place; return the manifest entries."""
+        from .patches import apply_patches
+
+        model, applied = apply_patches(onnx.load(str(path)), self.patches)
+        onnx.save(model, str(path))
+        return [a.to_json() for a in applied]
+
+    def _manifest(self, spec, specs, outputs, weights, path: Path, torch, onnx, applied: list) -> dict[str, Any]:
         model_entry = spec.manifest_entry()
         from ..models.registry import resolve_config
 
@@ -139,7 +160,7 @@ class OnnxFromModel:
             "frames": specs[0].shape[1] if spec.has_frames else None,
             "opset": int(self.opset),
             "exporter": EXPORTER,
-            "patches": [],
+            "patches": applied,
             "onnx_sha256": mf.sha256_file(path),
             "preprocess": dict(spec.preprocess),
             "postprocess": dict(spec.postprocess),

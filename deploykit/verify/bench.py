@@ -127,6 +127,25 @@ class BenchReport:
                                          "samples": len(t.latencies_ms)} for t in self.timings}}
 
 
+def time_interleaved(runners: dict[str, Runner], feeds: dict, *, rounds: int, iters: int,
+                     progress: Optional[Callable[[str], None]] = None) -> dict[str, list[float]]:
+    """Latencies in ms of each runner on `feeds`: `rounds` rounds, each timing every runner `iters` times.
+
+    Interleaving spreads the drift of a shared machine over all runners, so their ratios stay fair.
+    Warm the runners up before calling this.
+    """
+    lat: dict[str, list[float]] = {k: [] for k in runners}
+    for r in range(rounds):
+        if progress:
+            progress(f"round {r + 1}/{rounds}")
+        for k, run in runners.items():
+            for _ in range(iters):
+                t0 = time.perf_counter()
+                run(feeds)
+                lat[k].append((time.perf_counter() - t0) * 1000.0)
+    return lat
+
+
 def run_bench(name: str, backends: Sequence[str], *, batch: int = 1, frames: Optional[int] = None,
               threads: Optional[int] = None, warmup: int = 3, rounds: int = 5, iters: int = 4,
               seed: int = 0, progress: Optional[Callable[[str], None]] = None) -> BenchReport:
@@ -156,14 +175,7 @@ def run_bench(name: str, backends: Sequence[str], *, batch: int = 1, frames: Opt
                                        workdir=os.path.join(work, b.replace("/", "_")), seed=seed)
             for _ in range(warmup):
                 runners[b](feeds)
-        lat: dict[str, list[float]] = {b: [] for b in backends}
-        for r in range(rounds):
-            say(f"round {r + 1}/{rounds}")
-            for b in backends:
-                for _ in range(iters):
-                    t0 = time.perf_counter()
-                    runners[b](feeds)
-                    lat[b].append((time.perf_counter() - t0) * 1000.0)
+        lat = time_interleaved(runners, feeds, rounds=rounds, iters=iters, progress=say)
     env = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
     try:
         import onnxruntime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -56,7 +56,8 @@ class ParityReport:
                             for o in self.outputs]}
 
 
-def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *, checkpoint: Optional[str] = None,
+def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *,
+               checkpoint: Optional[str | os.PathLike | Mapping[str, str | os.PathLike]] = None,
                samples: int = 2, seed: Optional[int] = None,
                gates: Sequence[compare.Check] = FP32_GATES) -> ParityReport:
     """Run the reference model (rebuilt from the engine's manifest) and the engine on the same inputs.
@@ -91,10 +92,13 @@ def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *, ch
                             f"pass the matching model name or engine")
     weights = man.get("weights", {})
     if checkpoint is None and weights.get("source") == "checkpoint":
-        checkpoint = weights["path"]
-        if not os.path.isfile(checkpoint):
-            raise BadInputError(f"the manifest of {engine_path} names checkpoint {checkpoint}, which is not "
-                                f"here; pass --checkpoint with the same file")
+        # one file ("path"), or several under state-dict prefixes ("files", e.g. PGFA)
+        files = weights["files"] if "files" in weights else [{"prefix": None, "path": weights["path"]}]
+        for f in files:
+            if not os.path.isfile(f["path"]):
+                raise BadInputError(f"the manifest of {engine_path} names checkpoint {f['path']}, which is not "
+                                    f"here; pass --checkpoint with the same file")
+        checkpoint = {f["prefix"]: f["path"] for f in files} if "files" in weights else weights["path"]
     wseed = int(weights.get("seed", 0))
     defaults = get_spec(name).default_config
     overrides = {k: v for k, v in man["model"].get("config", {}).items() if defaults.get(k) != v}

@@ -1,0 +1,72 @@
+"""`PatchedOnnx`: an ONNX file (exported by deploykit or anywhere else) -> the same graph, patched.
+
+    >>> PatchedOnnx("gaitgl.onnx", ["focal-fold", "cleanup"])("gaitgl.patched.onnx")
+
+The output is written atomically. When the input has a manifest beside it, the output gets one
+too: the same contract, with the applied patches appended and the sha256 of the new file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .. import atomic, manifest as mf
+from ..errors import BadInputError, require
+
+
+@dataclasses.dataclass
+class PatchResult:
+    """What a patch run wrote.
+
+    Attributes:
+        onnx_path: the patched model.
+        manifest_path: its manifest, or None when the input had none.
+        applied: manifest entries of the patches that matched (`{"name", "matches"}`).
+    """
+
+    onnx_path: Path
+    manifest_path: Optional[Path]
+    applied: list[dict]
+
+
+@dataclasses.dataclass
+class PatchedOnnx:
+    """Lazy stage: calling it with an output path patches `src` into it.
+
+    Attributes:
+        src: the input `.onnx` file.
+        patches: patch names; None (default) the default set, [] none.
+    """
+
+    src: str | os.PathLike
+    patches: Optional[Sequence[str]] = None
+
+    def __call__(self, dst: str | os.PathLike) -> PatchResult:
+        onnx = require("onnx", "export")
+        from .patches import apply_patches, resolve
+
+        resolve(self.patches)  # unknown names fail before any work
+        src, dst = Path(self.src), Path(dst)
+        if not src.is_file():
+            raise BadInputError(f"deploykit patch: input {src} does not exist; give an .onnx file")
+        try:
+            model = onnx.load(str(src))
+        except Exception as exc:
+            raise BadInputError(f"deploykit patch: {src} is not a readable ONNX model "
+                                f"({str(exc).splitlines()[0]})") from None
+        src_man = mf.manifest_path_for(src)
+        man = mf.read(src_man) if src_man.is_file() else None
+        patched, applied = apply_patches(model, self.patches)
+        entries = [a.to_json() for a in applied]
+        atomic.write_bytes(dst, patched.SerializeToString())
+        if man is None:
+            return PatchResult(dst, None, entries)
+        man = {k: v for k, v in man.items() if k != "schema_version"}
+        man["patches"] = list(man.get("patches", [])) + entries
+        man["onnx_sha256"] = mf.sha256_file(dst)
+        dst_man = mf.manifest_path_for(dst)
+        mf.write(dst_man, man)
+        return PatchResult(dst, dst_man, entries)
