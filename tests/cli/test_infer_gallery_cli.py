@@ -1,0 +1,86 @@
+"""`deploykit infer` and `deploykit gallery` as a user runs them, on real image files."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from deploykit.export import OnnxFromModel
+
+
+def _write_images(folder, names, seed=0, size=(180, 90)):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in names:
+        img = (rng.random((*size, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / n), img)
+        paths.append(str(folder / n))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def gaitbase_engine(tmp_path_factory):
+    return OnnxFromModel("gaitbase", frames=4)(tmp_path_factory.mktemp("gb")).onnx_path
+
+
+def test_gait_infer_gallery_round_trip(tmp_path, gaitbase_engine):
+    # Two identities, two sequences each, as OpenGait-style folders of silhouette PNGs.
+    rng = np.random.default_rng(0)
+    seqs = []
+    for pid in ("001", "002"):
+        for cam in ("1", "2"):
+            d = tmp_path / f"{pid}_c{cam}"
+            d.mkdir()
+            for t in range(5):
+                frame = np.zeros((120, 90), np.uint8)
+                w = 20 + 10 * int(pid) + t
+                frame[10:110, 45 - w // 2:45 + w // 2] = 255
+                frame = np.where(rng.random(frame.shape) < 0.02, 0, frame).astype(np.uint8)
+                cv2.imwrite(str(d / f"{t:03d}.png"), frame)
+            seqs.append(str(d))
+    proc = run_cli("infer", str(gaitbase_engine), *seqs, "--out", str(tmp_path / "emb.json"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "emb.json").read_text())
+    assert data["family"] == "gait" and len(data["results"]) == 4
+    assert np.asarray(data["results"][0]["embeddings"]).shape == (256, 16)
+
+    gal = tmp_path / "g.npz"
+    proc = run_cli("gallery", "add", str(gal), str(tmp_path / "emb.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "4 embeddings" in proc.stdout
+    proc = run_cli("gallery", "search", str(gal), str(tmp_path / "emb.json"), "-k", "2")
+    hits = json.loads(proc.stdout)
+    # each query's nearest entry is itself (distance 0): a search that ignores its input would fail
+    assert [h["matches"][0]["index"] for h in hits] == [0, 1, 2, 3]
+    proc = run_cli("gallery", "evaluate", str(gal), str(tmp_path / "emb.json"))
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert 0.0 <= r["mAP"] <= 1.0 and len(r["cmc@1..10"]) >= 1
+
+
+def test_pose_infer_with_boxes_and_overlay(tmp_path):
+    engine = OnnxFromModel("fastpose-res50")(tmp_path / "e").onnx_path
+    [img] = _write_images(tmp_path / "imgs", ["street.jpg"], size=(240, 320))
+    (tmp_path / "boxes.json").write_text(json.dumps({"street.jpg": [[10, 20, 120, 220], [150, 30, 300, 230]]}))
+    proc = run_cli("infer", str(engine), img, "--boxes", str(tmp_path / "boxes.json"),
+                   "--visualize", str(tmp_path / "viz"), "--out", str(tmp_path / "kp.json"))
+    assert proc.returncode == 0, proc.stderr
+    people = json.loads((tmp_path / "kp.json").read_text())["results"][0]["people"]
+    assert len(people) == 2 and np.asarray(people[0]["keypoints"]).shape == (17, 2)
+    # keypoints are mapped back into each person's (enlarged) box region of the image
+    for p, (x1, y1, x2, y2) in zip(people, [[10, 20, 120, 220], [150, 30, 300, 230]]):
+        k = np.asarray(p["keypoints"])
+        assert (k[:, 0] >= x1 - 0.3 * (x2 - x1)).all() and (k[:, 0] <= x2 + 0.3 * (x2 - x1)).all()
+    png = cv2.imread(str(tmp_path / "viz" / "street.pose.png"))
+    assert png is not None and png.shape == (240, 320, 3)
+
+
+def test_infer_bad_inputs_are_one_line(tmp_path, gaitbase_engine):
+    proc = run_cli("infer", str(gaitbase_engine), str(tmp_path / "missing"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: input(s) not found")
+    (tmp_path / "b.json").write_text("{not json")
+    proc = run_cli("gallery", "add", str(tmp_path / "g.npz"), str(tmp_path / "b.json"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr and not (tmp_path / "g.npz").exists()
