@@ -1,0 +1,168 @@
+"""`QdqFromOnnx`: one calibration of an FP32 ONNX model, and everything made from it.
+
+    >>> res = QdqFromOnnx("artifacts/gaitgl.onnx", data="sils/", method="entropy", samples=128)("engines")
+    >>> res.paths   # opt, ranges, cache, s8s8, u8s8
+
+Outputs in `out_dir` (NAME = the model file's stem):
+
+| file | what |
+|---|---|
+| NAME.opt.onnx | the FP32 model after ONNX Runtime's basic optimisation (BatchNorm folded); the tensor names below are its |
+| NAME.ranges.json | the readable ranges: method, samples, source, per tensor amax / lo / hi / observed min & max |
+| NAME.calib.cache | TensorRT calibration cache (`TRT-<version>-EntropyCalibration2`), for implicit INT8 on 8.5-10.x |
+| NAME.int8-s8s8.onnx | S8S8 Q/DQ model for TensorRT (explicit quantization) + manifest |
+| NAME.int8.onnx | U8S8 Q/DQ model, the ONNX Runtime INT8 engine + manifest |
+
+With `sensitivity=True` the per-layer sweep decides which layers stay float (sensitivity.py);
+the choice and the measurements go into both manifests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .. import __version__, manifest as mf
+from . import qdq, ranges as R, sensitivity as S, sources, trt_cache
+
+SENSITIVITY_SAMPLES = 8  # calibration samples reused to measure layer errors
+
+
+@dataclasses.dataclass
+class CalibrationResult:
+    """What one calibration wrote and decided."""
+
+    paths: dict[str, Path]
+    ranges: R.Ranges
+    float_nodes: list[str]
+    sensitivity: Optional[S.SensitivityReport]
+    engine_entry: dict[str, Any]
+
+
+@dataclasses.dataclass
+class QdqFromOnnx:
+    """Lazy stage: calibrate `onnx_path` (manifest beside it) and write the INT8 artifacts.
+
+    Attributes:
+        onnx_path: FP32 ONNX exported by deploykit (its manifest gives inputs, family, preprocessing).
+        data: --calib-data: a folder, .npy/.npz, video, or None/"synthetic" (seeded, warns).
+        method: "entropy" (default, TensorRT's), "percentile" or "max".
+        samples: at most this many calibration samples; default 64.
+        percentile: for the percentile method; default 99.99.
+        sensitivity: run the per-layer sweep and keep hurting layers in float; default False.
+        keep_float: node names always kept in float.
+        target_nsr: the sensitivity choice's target (output noise-to-signal ratio vs FP32); default 0.01.
+        trt_version: TensorRT version written in the cache header; default 8.5.2 (JetPack 5).
+        seed: synthetic source seed; default 0.
+        threads: ONNX Runtime threads; default None.
+        progress: progress bars on stderr; default True.
+    """
+
+    onnx_path: str | os.PathLike
+    data: Optional[str | os.PathLike] = None
+    method: str = "entropy"
+    samples: int = sources.DEFAULT_SAMPLES
+    percentile: float = R.DEFAULT_PERCENTILE
+    sensitivity: bool = False
+    keep_float: Sequence[str] = ()
+    target_nsr: float = 0.01
+    trt_version: str = trt_cache.DEFAULT_TARGET
+    seed: int = 0
+    threads: Optional[int] = None
+    progress: bool = True
+
+    def __call__(self, out_dir: str | os.PathLike) -> CalibrationResult:
+        import onnx
+        import onnxruntime
+
+        method = R.CalibMethod.parse(self.method)
+        src_path = Path(self.onnx_path)
+        man = mf.read(mf.manifest_path_for(src_path))
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = src_path.name.rsplit(".", 1)[0]
+        paths = {"opt": out / f"{stem}.opt.onnx", "ranges": out / f"{stem}.ranges.json",
+                 "cache": out / f"{stem}.calib.cache", "s8s8": out / f"{stem}.int8-s8s8.onnx",
+                 "u8s8": out / f"{stem}.int8.onnx"}
+        qdq.optimize_for_quantization(src_path, paths["opt"])
+        source = sources.open_source(self.data, man, seed=self.seed)
+        collector = R.RangeCollector(paths["opt"], threads=self.threads)
+        kept: list[dict[str, np.ndarray]] = []
+
+        def keep(it):
+            for feeds in it:
+                if sum(f[next(iter(f))].shape[0] for f in kept) < SENSITIVITY_SAMPLES:
+                    kept.append(feeds)
+                yield feeds
+
+        collector.collect(keep(sources.batches(source, self.samples, progress=self.progress)))
+        rng = collector.ranges(method, self.percentile, source.describe(), mf.sha256_file(paths["opt"]))
+        rng.save(paths["ranges"])
+        trt_cache.write(paths["cache"], rng, self.trt_version)
+
+        float_nodes = list(self.keep_float)
+        report = None
+        if self.sensitivity:
+            report = self._sensitivity(paths["opt"], rng, kept, float_nodes)
+            float_nodes = sorted(set(float_nodes) | set(report.float_nodes))
+        qdq.quantize(paths["opt"], rng, qdq.QdqLayout.S8S8, paths["s8s8"], exclude_nodes=float_nodes)
+        qdq.quantize(paths["opt"], rng, qdq.QdqLayout.U8S8, paths["u8s8"], exclude_nodes=float_nodes)
+
+        entry = {"precision": "int8",
+                 "calibration": {"method": method.value, "percentile": rng.percentile, "samples": rng.samples,
+                                 "source": rng.source, "synthetic": isinstance(source, sources.SyntheticSource),
+                                 "ranges": paths["ranges"].name, "trt_cache": paths["cache"].name,
+                                 "trt_cache_version": trt_cache.version_tag(self.trt_version)},
+                 "mixed_precision": {"float_nodes": float_nodes,
+                                     "decided_by": "sensitivity sweep" if report else
+                                     ("given" if float_nodes else "none: every quantizable op is INT8"),
+                                     "sensitivity": report.to_json() if report else None},
+                 "source_onnx": src_path.name, "source_onnx_sha256": mf.sha256_file(src_path),
+                 "versions": {"deploykit": __version__, "onnxruntime": onnxruntime.__version__,
+                              "onnx": onnx.__version__}}
+        for key, layout in (("s8s8", qdq.QdqLayout.S8S8), ("u8s8", qdq.QdqLayout.U8S8)):
+            write_engine_manifest(man, paths[key], {
+                "backend": "onnxruntime", **entry, "layout": layout.description, "qdq": qdq.count_qdq(paths[key]),
+                "intended_for": "TensorRT (explicit quantization; ONNX Runtime runs it too, slowly)"
+                if layout is qdq.QdqLayout.S8S8 else "ONNX Runtime CPU (x86 VNNI)"})
+        return CalibrationResult(paths, rng, float_nodes, report, entry)
+
+    def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str]) -> S.SensitivityReport:
+        import onnxruntime as ort
+        from rich.console import Console
+        from rich.progress import Progress
+
+        layers: list[S.LayerError] = []
+        with Progress(console=Console(stderr=True), disable=not self.progress) as bar:
+            task = bar.add_task("sensitivity (one layer at a time)", total=None)
+            layers = S.sweep(opt, rng, feeds, qdq.QdqLayout.S8S8, self.threads,
+                             progress=lambda k, n: bar.update(task, completed=k, total=n))
+        ref_sess = ort.InferenceSession(str(opt), providers=["CPUExecutionProvider"])
+        ref = [ref_sess.run(None, f) for f in feeds]
+
+        def evaluate(float_nodes: list[str]) -> float:
+            with tempfile.TemporaryDirectory(prefix="deploykit-sens-") as tmp:
+                p = Path(tmp) / "m.onnx"
+                qdq.quantize(opt, rng, qdq.QdqLayout.S8S8, p, exclude_nodes=[*forced, *float_nodes])
+                s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+                return S.output_nsr(ref, [s.run(None, f) for f in feeds])
+
+        n = sum(f[next(iter(f))].shape[0] for f in feeds)
+        return S.choose_float_layers(layers, evaluate, target=self.target_nsr, samples=n, layout="s8s8")
+
+
+def write_engine_manifest(base: dict, artifact: Path, engine: dict) -> Path:
+    """The artifact's manifest: the export manifest plus an `engine` section and the artifact's sha256."""
+    from datetime import datetime, timezone
+
+    man = {k: v for k, v in base.items() if k != "schema_version"}
+    man["onnx_sha256"] = mf.sha256_file(artifact) if artifact.suffix == ".onnx" else man.get("onnx_sha256")
+    man["engine"] = {**engine, "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path = mf.manifest_path_for(artifact)
+    mf.write(path, man)
+    return path

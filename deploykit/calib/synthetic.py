@@ -1,0 +1,78 @@
+"""Seeded synthetic calibration data: rendered walking figures (gait) and figures on clutter (images).
+
+Smoke-run data only: it exercises the whole pipeline with plausible value ranges (binary
+silhouettes of a person-shaped blob, natural-looking colour statistics), not a camera's data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .preprocess import _cv2
+
+CANVAS_HW = (240, 320)  # CASIA-B's frame size
+
+
+def walking_silhouettes(rng: np.random.Generator, frames: int) -> list[np.ndarray]:
+    """One walking sequence: `frames` uint8 [240, 320] masks of a stick-and-ellipse figure.
+
+    Random per sequence: height (110-200 px), horizontal start and speed, gait phase and period,
+    body proportions and a little mask noise.
+    """
+    cv2 = _cv2()
+    H, W = CANVAS_HW
+    height = rng.uniform(110, 200)
+    x0, speed = rng.uniform(0.3, 0.7) * W, rng.uniform(-3.0, 3.0)
+    period, phase = rng.uniform(18, 32), rng.uniform(0, 2 * math.pi)
+    torso_w, leg_w, arm_w = (height * f for f in (rng.uniform(0.09, 0.14), rng.uniform(0.05, 0.08),
+                                                   rng.uniform(0.03, 0.05)))
+    out = []
+    for t in range(frames):
+        m = np.zeros((H, W), np.uint8)
+        ang = 0.45 * math.sin(2 * math.pi * t / period + phase)
+        cx, foot = x0 + speed * t, H - 10 - rng.uniform(0, 2)
+        top = foot - height
+        head_r = height * 0.07
+        hip = (cx, top + height * 0.52)
+        shoulder = (cx, top + height * 0.2)
+        cv2.circle(m, (int(cx), int(top + head_r)), int(head_r), 255, -1)
+        cv2.ellipse(m, (int(cx), int((shoulder[1] + hip[1]) / 2)), (int(torso_w), int((hip[1] - shoulder[1]) / 2)),
+                    0, 0, 360, 255, -1)
+        leg = height * 0.48
+        for sgn in (1, -1):
+            knee = (hip[0] + sgn * math.sin(ang) * leg * 0.5, hip[1] + math.cos(ang) * leg * 0.5)
+            ft = (knee[0] + sgn * math.sin(ang * 0.6) * leg * 0.5, min(foot, knee[1] + leg * 0.5))
+            cv2.line(m, tuple(map(int, hip)), tuple(map(int, knee)), 255, max(1, int(leg_w)))
+            cv2.line(m, tuple(map(int, knee)), tuple(map(int, ft)), 255, max(1, int(leg_w * 0.8)))
+            hand = (shoulder[0] - sgn * math.sin(ang) * height * 0.3, shoulder[1] + height * 0.3)
+            cv2.line(m, tuple(map(int, shoulder)), tuple(map(int, hand)), 255, max(1, int(arm_w)))
+        noise = rng.random((H, W)) < 0.002
+        m[noise] = 255 - m[noise]
+        out.append(m)
+    return out
+
+
+def person_image(rng: np.random.Generator, hw: tuple[int, int] = (256, 192)) -> np.ndarray:
+    """One uint8 BGR [h, w, 3] image: smooth coloured clutter with a figure in the middle."""
+    cv2 = _cv2()
+    h, w = hw
+    low = rng.uniform(0, 255, (6, 5, 3)).astype(np.float32)
+    img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    for _ in range(int(rng.integers(3, 9))):  # background objects
+        c = tuple(float(v) for v in rng.uniform(0, 255, 3))
+        p1 = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        p2 = (int(p1[0] + rng.uniform(-60, 60)), int(p1[1] + rng.uniform(-60, 60)))
+        cv2.rectangle(img, p1, p2, c, -1)
+    cx, skin = w / 2 + rng.uniform(-15, 15), tuple(float(v) for v in rng.uniform(60, 230, 3))
+    shirt, pants = (tuple(float(v) for v in rng.uniform(0, 255, 3)) for _ in range(2))
+    cv2.circle(img, (int(cx), int(h * 0.12)), int(h * 0.07), skin, -1)
+    cv2.ellipse(img, (int(cx), int(h * 0.36)), (int(w * 0.2), int(h * 0.18)), 0, 0, 360, shirt, -1)
+    for sgn in (1, -1):
+        cv2.line(img, (int(cx + sgn * w * 0.08), int(h * 0.52)), (int(cx + sgn * w * 0.12), int(h * 0.95)),
+                 pants, max(2, int(w * 0.09)))
+        cv2.line(img, (int(cx + sgn * w * 0.2), int(h * 0.24)), (int(cx + sgn * w * 0.3), int(h * 0.5)),
+                 skin, max(2, int(w * 0.05)))
+    img = img + rng.normal(0, 6, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)

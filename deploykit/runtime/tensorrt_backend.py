@@ -1,0 +1,181 @@
+"""TensorRT backend: runs a serialized `.plan` with cuda-python buffers (no PyTorch, no pycuda).
+
+NOT EXECUTED on the development and CI machines (no GPU, no TensorRT): written against TensorRT's
+documented Python API (8.5+ name-based I/O: `num_io_tensors`, `get_tensor_name/mode/shape/dtype`,
+`set_tensor_address`, `execute_async_v3`) and the cuda-python runtime bindings as TensorRT's own
+samples use them (`samples/python/common_runtime.py`). What is tested here: the manifest check that
+refuses a plan built by another TensorRT version or on another GPU *before* deserialisation, and
+the BackendUnavailable errors naming the extra to install.
+
+A plan is tied to the TensorRT version and the GPU (compute capability) it was built on; the
+runtime's only portability check is deserialising it, which fails with a logger message. The
+manifest beside each plan records both, so a mismatch is caught with a clear message first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import BackendUnavailable, BadInputError
+from .engine import Engine, register_backend
+
+TRT_EXTRA = "pip install 'deploykit[trt]' (tensorrt and cuda-python; on Jetson use JetPack's tensorrt)"
+
+
+class EngineMismatch(BadInputError):
+    """A plan built for another TensorRT version or GPU."""
+
+
+def import_tensorrt():
+    """`import tensorrt`, or BackendUnavailable naming the extra."""
+    try:
+        return importlib.import_module("tensorrt")
+    except ImportError as exc:
+        raise BackendUnavailable(f"the TensorRT backend needs the 'tensorrt' package, which is not installed "
+                                 f"({exc}); {TRT_EXTRA}") from None
+
+
+def cuda_runtime():
+    """The cuda-python runtime bindings (`cuda.bindings.runtime`, or the older `cuda.cudart`)."""
+    for mod in ("cuda.bindings.runtime", "cuda.cudart"):
+        try:
+            return importlib.import_module(mod)
+        except ImportError:
+            continue
+    raise BackendUnavailable(f"the TensorRT backend needs cuda-python, which is not installed; {TRT_EXTRA}")
+
+
+def _call(result):
+    """cuda-python returns (err, *values); raise on err != 0, return the value(s)."""
+    err, *vals = result
+    if int(err) != 0:
+        raise BackendUnavailable(f"CUDA runtime call failed with {err!r}; check the driver and that a GPU is visible")
+    return vals[0] if len(vals) == 1 else tuple(vals)
+
+
+def gpu_identity(device: int = 0) -> dict[str, str]:
+    """{"gpu_name", "compute_capability"} of a CUDA device, via cuda-python."""
+    cudart = cuda_runtime()
+    props = _call(cudart.cudaGetDeviceProperties(int(device)))
+    name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
+    return {"gpu_name": name.strip("\x00").strip(), "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def version_triple(version: str) -> tuple[int, int, int]:
+    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", str(version))
+    if not m:
+        raise BadInputError(f"TensorRT version {version!r} is not like 10.3.0")
+    return int(m[1]), int(m[2]), int(m[3] or 0)
+
+
+def check_plan_compat(manifest: Mapping[str, Any], trt_version: str, gpu: Mapping[str, str], plan: str = "plan") -> None:
+    """Refuse a plan whose manifest names another TensorRT version or GPU (call before deserialising).
+
+    Args:
+        manifest: the plan's manifest (its `engine` section holds trt_version, gpu_name, compute_capability).
+        trt_version: the installed TensorRT (`tensorrt.__version__`).
+        gpu: `gpu_identity()` of the device that will run it.
+
+    Raises:
+        EngineMismatch: with what the plan needs, what is here, and the rebuild command.
+    """
+    eng = manifest.get("engine", {})
+    model = manifest.get("model", {}).get("name", "MODEL")
+    rebuild = f"rebuild it here: deploykit build-engine {model} --backend tensorrt"
+    built = eng.get("trt_version")
+    if not built:
+        raise EngineMismatch(f"{plan}: its manifest does not say which TensorRT built it, so it cannot be checked "
+                             f"before loading; {rebuild}")
+    if version_triple(built) != version_triple(trt_version):
+        raise EngineMismatch(f"{plan} was built by TensorRT {built}, this machine has TensorRT {trt_version}; "
+                             f"plans load only on the version that built them; {rebuild}")
+    if eng.get("compute_capability") != gpu.get("compute_capability"):
+        raise EngineMismatch(f"{plan} was built on {eng.get('gpu_name')} (compute capability "
+                             f"{eng.get('compute_capability')}), this GPU is {gpu.get('gpu_name')} (compute capability "
+                             f"{gpu.get('compute_capability')}); plans are not portable across GPU architectures; {rebuild}")
+    if eng.get("gpu_name") != gpu.get("gpu_name"):
+        raise EngineMismatch(f"{plan} was built on {eng.get('gpu_name')}, this GPU is {gpu.get('gpu_name')} (same "
+                             f"compute capability, but TensorRT tunes tactics per GPU and warns or fails on another "
+                             f"model); {rebuild}")
+
+
+def capture_logger(trt):
+    """A trt.ILogger that keeps the messages, so a failed deserialisation can say why."""
+
+    class _Log(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.lines: list[str] = []
+
+        def log(self, severity, msg) -> None:
+            if int(severity) <= int(trt.ILogger.Severity.WARNING):
+                self.lines.append(f"{severity.name}: {msg}")
+
+    return _Log()
+
+
+@register_backend("tensorrt")
+class TensorRTEngine(Engine):
+    """Runs a `.plan` on a CUDA GPU. NOT EXECUTED on machines without a GPU (see module docstring).
+
+    Args:
+        device: CUDA device index; default 0.
+    """
+
+    def __init__(self, path, manifest, device: int = 0) -> None:
+        super().__init__(path, manifest)
+        self.device = int(device)
+        self._trt = self._engine = self._context = self._stream = None
+        self._buffers: dict[str, tuple[int, np.ndarray]] = {}
+
+    def _activate(self) -> None:
+        trt = import_tensorrt()
+        cudart = cuda_runtime()
+        check_plan_compat(self.manifest, trt.__version__, gpu_identity(self.device), self.path.name)
+        _call(cudart.cudaSetDevice(self.device))
+        log = capture_logger(trt)
+        runtime = trt.Runtime(log)
+        engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if engine is None:
+            raise EngineMismatch(f"{self.path.name}: TensorRT {trt.__version__} could not deserialise the plan: "
+                                 f"{' | '.join(log.lines[-3:]) or 'no message'}; rebuild it on this machine")
+        self._trt, self._engine = trt, engine
+        self._context = engine.create_execution_context()
+        self._stream = _call(cudart.cudaStreamCreate())
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            shape = tuple(engine.get_tensor_shape(name))
+            host = np.empty(shape, dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
+            ptr = _call(cudart.cudaMalloc(max(host.nbytes, 1)))
+            self._context.set_tensor_address(name, int(ptr))
+            self._buffers[name] = (int(ptr), host)
+
+    def _deactivate(self) -> None:
+        cudart = cuda_runtime()
+        for ptr, _ in self._buffers.values():
+            cudart.cudaFree(ptr)
+        if self._stream is not None:
+            cudart.cudaStreamDestroy(self._stream)
+        self._buffers, self._context, self._engine, self._stream = {}, None, None, None
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cudart = cuda_runtime()
+        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        for name, arr in feeds.items():
+            ptr, host = self._buffers[name]
+            np.copyto(host, arr, casting="same_kind")
+            _call(cudart.cudaMemcpyAsync(ptr, host, host.nbytes, h2d, self._stream))
+        if not self._context.execute_async_v3(self._stream):
+            raise BackendUnavailable(f"{self.path.name}: TensorRT execute_async_v3 failed")
+        outs = {}
+        for spec in self.outputs:
+            ptr, host = self._buffers[spec.name]
+            _call(cudart.cudaMemcpyAsync(host, ptr, host.nbytes, d2h, self._stream))
+            outs[spec.name] = host
+        _call(cudart.cudaStreamSynchronize(self._stream))
+        return {k: v.copy() for k, v in outs.items()}

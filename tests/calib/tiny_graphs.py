@@ -1,0 +1,31 @@
+"""Hand-made graphs for the calibration tests."""
+
+import numpy as np
+
+
+def tiny_convnet(path, seed=0, cout=(8, 4)):
+    """x [1, 3, 16, 16] -> Conv(3->8) -> Relu -> Conv(8->4) -> y, written with onnx.helper (IR 10)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = rng.standard_normal((cout[0], 3, 3, 3)).astype(np.float32) * 0.3
+    w2 = rng.standard_normal((cout[1], cout[0], 3, 3)).astype(np.float32) * 0.3
+    b1 = rng.standard_normal(cout[0]).astype(np.float32) * 0.1
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["h"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2"], ["y"], name="conv2", pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout[1], 16, 16])],
+                          [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
+                           numpy_helper.from_array(w2, "w2")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return path
+
+
+def tiny_feeds(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)} for _ in range(n)]
+
