@@ -37,6 +37,9 @@ class OnnxRuntimeEngine(Engine):
                  "disable": "ORT_DISABLE_ALL"}[self.optimization]
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         opts.log_severity_level = 3
+        # Stop the intra-op pool spinning after each run: a spinning idle session steals cores from
+        # the next session in the same process (measured: 35 ms instead of 25 ms for an INT8 hrnet).
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = ort.InferenceSession(str(self.path), opts, providers=self.providers)
 
     def _deactivate(self) -> None:

@@ -70,6 +70,18 @@ def _ort_fp32(name, *, batch, frames, threads, workdir, seed):
     return _ort_runner(res.onnx_path, threads)
 
 
+@register_bench_backend("ort-int8")
+def _ort_int8(name, *, batch, frames, threads, workdir, seed):
+    """U8S8 Q/DQ engine calibrated on the seeded synthetic source (fine for speed, not for accuracy)."""
+    from ..export import OnnxFromModel
+    from ..export.build_engine import BuildOptions, EngineFromOnnx
+
+    res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
+    built = EngineFromOnnx(res.onnx_path, BuildOptions(int8=True, calib_samples=8, seed=seed, progress=False),
+                           backend="onnxruntime")(workdir)
+    return _ort_runner(built.engine_path, threads)
+
+
 def _no_tensorrt(name, **_):
     raise BackendUnavailable("TensorRT is not installed or no GPU is present; the trt-* bench backends need "
                              "pip install 'deploykit[trt]' on a machine with an NVIDIA GPU")
