@@ -48,6 +48,17 @@ def test_gaitgl_int8_accuracy_on_held_out_data(gaitgl_int8):
         assert rep.passed and rep.outputs[0].cosine_mean >= 0.99, rep.to_json()
 
 
+def test_parity_command_reports_int8(gaitgl_int8, tmp_path):
+    # `deploykit parity` on an INT8 engine gates by its precision (cosine >= 0.99 for embeddings)
+    proc = run_cli("parity", "gaitgl", "--engine", str(gaitgl_int8 / "gaitgl.int8.onnx"), "--samples", "2",
+                   "--json", str(tmp_path / "p.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rep = json.loads((tmp_path / "p.json").read_text())
+    assert rep["precision"] == "int8" and rep["passed"]
+    assert rep["outputs"][0]["checks"][0]["limit"] == 0.99
+    assert rep["task"]["pairs"] == 2 and 0.0 <= rep["task"]["rank1_agreement"] <= 1.0
+
+
 def test_calibration_cache_reads_back(gaitgl_int8):
     tag, algo, scales = trt_cache.read(gaitgl_int8 / "gaitgl.calib.cache")
     assert (tag, algo) == ("8502", "EntropyCalibration2")

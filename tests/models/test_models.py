@@ -15,6 +15,7 @@ from deploykit import models
 from deploykit.export import OnnxFromModel
 from deploykit.runtime import Engine
 from deploykit.verify import compare
+from deploykit.verify.parity import run_parity
 
 # Models whose export + run takes more than ~20 s here run under -m slow (CI runs them too).
 SLOW = {"gaitgl-oumvlp", "gln", "gaitedge", "smplgait"}
@@ -77,6 +78,10 @@ def test_onnx_parity(name, tmp_path):
         # be at least 10x smaller than what a change of input does to the reference.
         assert worst * 10 < sensitivity, (f"{name}/{out.name}: engine error {worst:.3g} is not 10x below the "
                                           f"input sensitivity {sensitivity:.3g}; the parity test would be void")
+    # the same engine through `deploykit parity`'s library path (rebuilds the reference from the manifest)
+    report = run_parity(name, result.onnx_path, samples=1)
+    assert report.passed and report.precision == "fp32", "\n".join(report.lines())
+    assert report.task is not None
 
 
 @pytest.mark.parametrize("name", models.names())
