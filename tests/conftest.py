@@ -16,6 +16,18 @@ def upstream_keys_dir() -> Path:
     return UPSTREAM_KEYS
 
 
+# Python source that makes `import torch` (and deploykit.models) fail in a subprocess: the runtime and
+# calibration must work on a machine without PyTorch.
+BLOCK_TORCH = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch.") or name.startswith("deploykit.models"):
+            raise ImportError(f"blocked import of {name}")
+sys.meta_path.insert(0, _Block())
+"""
+
+
 def run_cli(*args: str, cwd=None):
     """Run the deploykit CLI in a subprocess (as a user would) and return the CompletedProcess."""
     import subprocess

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .. import atomic, manifest as mf
-from ..errors import BadInputError, require
+from ..errors import require
+from .onnx_io import load_onnx
 
 
 @dataclasses.dataclass
@@ -45,20 +46,12 @@ class PatchedOnnx:
     patches: Optional[Sequence[str]] = None
 
     def __call__(self, dst: str | os.PathLike) -> PatchResult:
-        onnx = require("onnx", "export")
+        require("onnx", "export")
         from .patches import apply_patches, resolve
 
         resolve(self.patches)  # unknown names fail before any work
         src, dst = Path(self.src), Path(dst)
-        if not src.is_file():
-            raise BadInputError(f"deploykit patch: input {src} does not exist; give an .onnx file")
-        try:
-            model = onnx.load(str(src))
-        except Exception as exc:
-            raise BadInputError(f"deploykit patch: {src} is not a readable ONNX model "
-                                f"({str(exc).splitlines()[0]})") from None
-        src_man = mf.manifest_path_for(src)
-        man = mf.read(src_man) if src_man.is_file() else None
+        model, man = load_onnx(src, "deploykit patch")
         patched, applied = apply_patches(model, self.patches)
         entries = [a.to_json() for a in applied]
         atomic.write_bytes(dst, patched.SerializeToString())

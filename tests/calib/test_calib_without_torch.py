@@ -4,14 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BLOCK_TORCH = """
-import sys
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch.") or name.startswith("deploykit.models"):
-            raise ImportError(f"blocked import of {name}")
-sys.meta_path.insert(0, _Block())
-"""
+from conftest import BLOCK_TORCH
 
 
 def test_calibration_runs_without_torch(tmp_path):

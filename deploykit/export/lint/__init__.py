@@ -12,10 +12,8 @@ with `dla`, DLA eligibility (`dla.py`); with `fp16`, a range audit in ONNX Runti
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Optional
 
-from ... import manifest as mf
 from ...errors import BadInputError, require
 
 require("onnx", "export")
@@ -35,16 +33,10 @@ def _load(model) -> tuple:
     onnx = require("onnx", "export")
     if isinstance(model, onnx.ModelProto):
         return model, "<model>", None
-    path = Path(model)
-    if not path.is_file():
-        raise BadInputError(f"deploykit check: {path} does not exist; give an .onnx file")
-    try:
-        proto = onnx.load(str(path))
-    except Exception as exc:
-        raise BadInputError(f"deploykit check: {path} is not a readable ONNX model "
-                            f"({str(exc).splitlines()[0]})") from None
-    man_path = mf.manifest_path_for(path)
-    return proto, str(path), (mf.read(man_path) if man_path.is_file() else None)
+    from ..onnx_io import load_onnx
+
+    proto, man = load_onnx(model, "deploykit check")
+    return proto, str(model), man
 
 
 def check_model(model, *, trt_version: str = "10", dla: bool = False, fp16: bool = False,
