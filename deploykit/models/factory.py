@@ -112,3 +112,35 @@ def reference_model(name: str, *, seed: int = 0,
     report = checkpoints.load_checkpoint(model, checkpoint, adapt=s.adapt_checkpoint, allow_mismatch=allow_mismatch)
     return model.eval(), {"source": "checkpoint", "path": os.fspath(checkpoint),
                           "sha256": sha256_file(checkpoint), "load_report": report.describe()}
+
+
+def reference_from_manifest(manifest: Mapping[str, Any], *,
+                            checkpoint: Optional[str | os.PathLike | Mapping[str, str | os.PathLike]] = None,
+                            source: str = "the engine") -> torch.nn.Module:
+    """Rebuild the PyTorch model an artifact was exported from, using only its manifest.
+
+    Same registry name, config overrides and weights: the seed of random weights, or the checkpoint
+    file(s) the manifest names (one `path`, or several `files` under state-dict prefixes).
+
+    Args:
+        checkpoint: use this instead of the manifest's checkpoint (e.g. the file moved).
+        source: what the manifest belongs to, for error messages.
+
+    Raises:
+        BadInputError: the manifest names checkpoint files that are not here.
+    """
+    from ..errors import BadInputError
+
+    name = manifest["model"]["name"]
+    weights = manifest.get("weights", {})
+    if checkpoint is None and weights.get("source") == "checkpoint":
+        files = weights["files"] if "files" in weights else [{"prefix": None, "path": weights["path"]}]
+        for f in files:
+            if not os.path.isfile(f["path"]):
+                raise BadInputError(f"the manifest of {source} names checkpoint {f['path']}, which is not "
+                                    f"here; pass --checkpoint with the same file")
+        checkpoint = {f["prefix"]: f["path"] for f in files} if "files" in weights else weights["path"]
+    defaults = spec(name).default_config
+    overrides = {k: v for k, v in manifest["model"].get("config", {}).items() if defaults.get(k) != v}
+    model, _ = reference_model(name, seed=int(weights.get("seed", 0)), checkpoint=checkpoint, **overrides)
+    return model

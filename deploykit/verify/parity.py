@@ -108,7 +108,7 @@ def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *,
     decoded-joint pixel error and PCK agreement (see `task_metrics`).
     """
     torch = require("torch", "export")
-    from ..models.factory import reference_model
+    from ..models.factory import reference_from_manifest
     from ..models.registry import spec as get_spec
     from ..runtime import Engine
 
@@ -126,19 +126,8 @@ def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *,
     if man["model"]["name"] != name:
         raise BadInputError(f"{engine_path} was made from {man['model']['name']!r}, not {name!r}; "
                             f"pass the matching model name or engine")
-    weights = man.get("weights", {})
-    if checkpoint is None and weights.get("source") == "checkpoint":
-        # one file ("path"), or several under state-dict prefixes ("files", e.g. PGFA)
-        files = weights["files"] if "files" in weights else [{"prefix": None, "path": weights["path"]}]
-        for f in files:
-            if not os.path.isfile(f["path"]):
-                raise BadInputError(f"the manifest of {engine_path} names checkpoint {f['path']}, which is not "
-                                    f"here; pass --checkpoint with the same file")
-        checkpoint = {f["prefix"]: f["path"] for f in files} if "files" in weights else weights["path"]
-    wseed = int(weights.get("seed", 0))
-    defaults = get_spec(name).default_config
-    overrides = {k: v for k, v in man["model"].get("config", {}).items() if defaults.get(k) != v}
-    model, _ = reference_model(name, seed=wseed, checkpoint=checkpoint, **overrides)
+    model = reference_from_manifest(man, checkpoint=checkpoint, source=str(engine_path))
+    wseed = int(man.get("weights", {}).get("seed", 0))
     s = get_spec(name)
     gates = gates_for(man) if gates is None else gates
     paired = man["model"]["family"] in ("gait", "reid")

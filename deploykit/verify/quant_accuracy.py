@@ -100,19 +100,13 @@ def engine_accuracy(name: str, engine_path: str | os.PathLike, *, samples: int =
     """
     torch = require("torch", "export")
     from ..calib import sources
-    from ..models.factory import reference_model
-    from ..models.registry import resolve_config, spec as get_spec
+    from ..models.factory import reference_from_manifest
     from ..runtime import Engine
 
     engine = Engine.load(engine_path)
     man = engine.manifest
     family = man["model"]["family"]
-    defaults = get_spec(name).default_config
-    overrides = {k: v for k, v in man["model"].get("config", {}).items() if defaults.get(k) != v}
-    resolve_config(name, **overrides)
-    weights = man.get("weights", {})
-    checkpoint = weights.get("path") if weights.get("source") == "checkpoint" else None
-    model, _ = reference_model(name, seed=int(weights.get("seed", 0)), checkpoint=checkpoint, **overrides)
+    model = reference_from_manifest(man, source=str(engine_path))
     src = sources.SyntheticSource(man, seed=seed, warn=False)
     refs: dict[str, list] = {o.name: [] for o in engine.outputs}
     outs: dict[str, list] = {o.name: [] for o in engine.outputs}
