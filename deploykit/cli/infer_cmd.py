@@ -1,0 +1,41 @@
+"""`deploykit infer`: keypoints or embeddings from an engine on input files."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._app import main
+from ._common import handle_errors
+
+
+@main.command()
+@click.argument("engine", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--boxes", type=click.Path(dir_okay=False), default=None,
+              help='Pose: person boxes JSON, {"img.jpg": [[x1, y1, x2, y2], ...]} (default: the whole image).')
+@click.option("--out", "out_json", type=click.Path(dir_okay=False), default=None,
+              help="Write the results JSON here (default: print it).")
+@click.option("--visualize", type=click.Path(file_okay=False), default=None,
+              help="Pose: write PNG overlays of the skeletons into this folder.")
+@click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads.")
+@handle_errors
+def infer(engine, inputs, boxes, out_json, visualize, threads) -> None:
+    """Run ENGINE on INPUT files: keypoints (pose images) or embeddings (re-ID crops, gait sequences).
+
+    \b
+    pose:  deploykit infer artifacts/hrnet-w32.onnx street.jpg --boxes boxes.json --visualize viz/
+    re-ID: deploykit infer artifacts/rga.onnx crops/*.jpg --out emb.json
+    gait:  deploykit infer artifacts/gaitgl.onnx seqs/001/nm-01/090/ --out emb.json
+    """
+    from .. import atomic
+    from ..runtime.infer import infer_files
+
+    result = infer_files(engine, list(inputs), boxes=boxes, visualize=visualize, threads=threads)
+    text = json.dumps(result, indent=1)
+    if out_json:
+        atomic.write_bytes(out_json, text.encode())
+        click.echo(f"wrote {len(result['results'])} result(s) to {out_json}")
+    else:
+        click.echo(text)

@@ -1,0 +1,32 @@
+"""`deploykit list`: the registered models and their static input shapes."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._app import main
+from ._common import handle_errors
+
+
+@main.command("list")
+@click.option("--family", type=click.Choice(["gait", "reid", "pose"]), default=None, help="Only one family.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def list_cmd(family, as_json) -> None:
+    """List the registered models with their static input shapes (batch 1, default frames)."""
+    from .. import models
+
+    rows = []
+    for name in models.names(family):
+        s = models.spec(name)
+        rows.append({"name": name, "family": s.family,
+                     "inputs": [i.to_json() for i in s.input_specs()], "outputs": [o.name for o in s.outputs]})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        shapes = ", ".join(f"{i['name']} {'x'.join(map(str, i['shape']))}" for i in r["inputs"])
+        click.echo(f"{r['name']:<{width}}  {r['family']:<5}  {shapes}  ->  {', '.join(r['outputs'])}")
