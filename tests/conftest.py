@@ -1,18 +1,17 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DEPLOYKIT_SHARED", ROOT.parent / "shared"))
-UPSTREAM_KEYS = SHARED / "model_facts" / "upstream_keys"
+# The upstream projects' state-dict keys and shapes (a JSON list of [key, shape] per model), copied
+# into the repository so a plain clone can check the strict-load claim.
+UPSTREAM_KEYS = ROOT / "tests" / "data" / "upstream_keys"
 
 
 @pytest.fixture(scope="session")
 def upstream_keys_dir() -> Path:
-    if not UPSTREAM_KEYS.is_dir():
-        pytest.skip(f"upstream key lists not found at {UPSTREAM_KEYS} (set DEPLOYKIT_SHARED)")
+    assert UPSTREAM_KEYS.is_dir(), f"{UPSTREAM_KEYS} is missing from the checkout"
     return UPSTREAM_KEYS
 
 

@@ -41,14 +41,9 @@ def sample_feeds(name: str, model: onnx.ModelProto, seed: int = 100) -> dict:
 
 
 def zoo_params(names, fast=FAST):
-    """pytest params over `names` (default marks: `slow` unless in `fast`; skipped if not registered yet)."""
+    """pytest params over `names` (default marks: `slow` unless in `fast`); an unknown name is an error."""
     from deploykit import models
 
-    known = set(models.names())
-    params = []
-    for name in sorted(names):
-        marks = [] if name in fast else [pytest.mark.slow]
-        if name not in known:
-            marks.append(pytest.mark.skip(reason=f"{name} is not registered yet"))
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
+    unknown = sorted(set(names) - set(models.names()))
+    assert not unknown, f"zoo_params got names that are not registered: {unknown}"
+    return [pytest.param(name, marks=[] if name in fast else [pytest.mark.slow], id=name) for name in sorted(names)]

@@ -33,8 +33,7 @@ def _params(names):
 @pytest.mark.parametrize("name", models.names())
 def test_state_dict_equals_upstream(name, upstream_keys_dir):
     spec = models.spec(name)
-    if spec.upstream_keys is None:
-        pytest.skip(f"{name} has no upstream key list")
+    assert spec.upstream_key_files(), f"{name} names no upstream key list; every zoo model must have one"
     # several upstream files (PGFA) are one state dict here, each under its own prefix, in order
     upstream = [[prefix + k, shape] for prefix, file in spec.upstream_key_files().items()
                 for k, shape in json.loads((upstream_keys_dir / file).read_text())]
