@@ -15,14 +15,13 @@ from ._common import handle_errors
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def list_cmd(family, as_json) -> None:
-    """List the registered models with their static input shapes (batch 1, default frames)."""
-    from .. import models
+    """List the registered models with their static input shapes (batch 1, default frames).
 
-    rows = []
-    for name in models.names(family):
-        s = models.spec(name)
-        rows.append({"name": name, "family": s.family,
-                     "inputs": [i.to_json() for i in s.input_specs()], "outputs": [o.name for o in s.outputs]})
+    Works without PyTorch (a runtime-only install reads the index shipped with the package).
+    """
+    from ..zoo_index import rows as zoo_rows
+
+    rows, _ = zoo_rows(family)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
