@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from ..registry import discover
 
 
 def import_all(package_name: str, package_path) -> None:
     """Import each non-private module of a package (one file per method)."""
-    for info in sorted(pkgutil.iter_modules(package_path), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package_name}.{info.name}")
+    discover(package_name, package_path)

@@ -7,17 +7,17 @@ runtime and verification stages read everything they need about a model from her
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import BadInputError, UnknownModelError
+from ..registry import Registry
 from ..manifest import TensorSpec
 
 FAMILIES = ("gait", "reid", "pose")
-_REGISTRY: dict[str, "ModelSpec"] = {}
+_REGISTRY: "Registry[ModelSpec]" = Registry("model", UnknownModelError, hint="run `deploykit list` to see them")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +162,7 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., Any]], Callable[.
     """
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if spec.name in _REGISTRY:
-            raise ValueError(f"model {spec.name!r} is registered twice; names must be unique")
-        _REGISTRY[spec.name] = dataclasses.replace(spec, builder=fn)
+        _REGISTRY.register(spec.name, dataclasses.replace(spec, builder=fn))
         return fn
 
     return deco
@@ -172,7 +170,7 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., Any]], Callable[.
 
 def names(family: Optional[str] = None) -> list[str]:
     """Registered model names, sorted; optionally only one family."""
-    return sorted(n for n, s in _REGISTRY.items() if family is None or s.family == family)
+    return _REGISTRY.names(None if family is None else (lambda s: s.family == family))
 
 
 def spec(name: str) -> ModelSpec:
@@ -181,12 +179,7 @@ def spec(name: str) -> ModelSpec:
     Raises:
         UnknownModelError: with the closest registered names.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else "run `deploykit list` to see them"
-        raise UnknownModelError(f"unknown model {name!r}; {hint}") from None
+    return _REGISTRY.get(name)
 
 
 def resolve_config(name: str, **overrides: Any) -> dict[str, Any]:

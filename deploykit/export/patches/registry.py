@@ -16,12 +16,10 @@ inference) to the driver (`driver.apply_patches`), which alone runs those.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import importlib
 import sys
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from ...errors import BadInputError
+from ...registry import Registry, discover
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +73,9 @@ class Patch:
         return doc.splitlines()[0] if doc else ""
 
 
-_REGISTRY: dict[str, Patch] = {}
-_MODULES = ("static_split", "pixelshuffle", "gem_fp16", "focal_fold", "grouped_parts", "cleanup")
+_REGISTRY: Registry[Patch] = Registry("graph patch", hint="`deploykit patch --list` shows them")
+# modules of this package that are not patches; every other non-private module is one
+_NOT_PATCHES = ("registry", "driver")
 
 
 def register_patch(name: str, *, order: int, default: bool = True) -> Callable[[MatchFn], MatchFn]:
@@ -93,17 +92,17 @@ def register_patch(name: str, *, order: int, default: bool = True) -> Callable[[
     """
 
     def deco(match_fn: MatchFn) -> MatchFn:
-        if name in _REGISTRY:
-            raise ValueError(f"graph patch {name!r} is registered twice; names must be unique")
-        _REGISTRY[name] = Patch(name, match_fn, match_fn.__module__, order, default)
+        _REGISTRY.register(name, Patch(name, match_fn, match_fn.__module__, order, default))
         return match_fn
 
     return deco
 
 
 def _load() -> None:
-    for mod in _MODULES:
-        module = importlib.import_module(f"{__package__}.{mod}")
+    """Import every patch module of this package (package scan: a new file registers itself)."""
+    package = sys.modules[__package__]
+    for mod in discover(__package__, package.__path__, skip=_NOT_PATCHES):
+        module = sys.modules[f"{__package__}.{mod}"]
         if not callable(getattr(module, "rewrite", None)):
             raise ValueError(f"graph patch module {module.__name__} defines no rewrite(graph, match)")
 
@@ -121,12 +120,7 @@ def get(name: str) -> Patch:
         BadInputError: unknown name, with the closest registered names.
     """
     _load()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"known patches: {', '.join(names())}"
-        raise BadInputError(f"unknown graph patch {name!r}; {hint}") from None
+    return _REGISTRY.get(name)
 
 
 def resolve(selected: Optional[Iterable[str]]) -> list[Patch]:
