@@ -120,19 +120,33 @@ def to_fp16(model, fp32_nodes: Sequence[str] = ()):
             continue
         seen.add(key)
         nodes.append(n)
-    nodes = _join_fp32_islands(nodes, {o.name for o in m16.graph.output})
+    from onnx import TensorProto
+
+    fp32_inputs = {i.name for i in m16.graph.input if i.type.tensor_type.elem_type == TensorProto.FLOAT}
+    nodes = _join_fp32_islands(nodes, set(fp32_nodes), fp32_inputs, {o.name for o in m16.graph.output})
     del m16.graph.node[:]
     m16.graph.node.extend(_toposort(nodes, {i.name for i in m16.graph.input} | {i.name for i in m16.graph.initializer}))
+    live = {o for n in m16.graph.node for o in n.output}
+    keep_vi = [v for v in m16.graph.value_info if v.name in live]  # the dropped casts' tensors are gone
+    del m16.graph.value_info[:]
+    m16.graph.value_info.extend(keep_vi)
     return m16
 
 
-def _join_fp32_islands(nodes: list, graph_outputs: set) -> list:
-    """Remove the FP16 round trip the converter puts between two FP32 nodes.
+def _join_fp32_islands(nodes: list, fp32_nodes: set, fp32_inputs: set, graph_outputs: set) -> list:
+    """Remove the FP16 round trip the converter puts in front of FP32 consumers and graph outputs.
 
-    The converter wraps every blocked node alone: x(FP32) -> Cast(to=FP16) -> t -> Cast(to=FP32) ->
-    next blocked node, so an FP32 value larger than 65504 (GeM's x**p feeding its pool) still
-    overflows on the way. Consumers of such a Cast(to=FP32) read x directly; casts left without
-    consumers are dropped.
+    The converter wraps every blocked node alone: src(FP32) -> Cast(to=FP16) -> t -> Cast(to=FP32) ->
+    consumer, where src is a blocked node's output or an FP32 graph input. So an FP32 value larger
+    than 65504 (GeM's x**p feeding its pool, an FP32 island's result that is a graph output) still
+    overflows, and graph inputs reach kept nodes rounded to FP16. Consumers of such a Cast(to=FP32)
+    read src directly; a graph output made that way becomes Identity(src) (it keeps its name); casts
+    left without consumers are dropped.
+
+    Args:
+        fp32_nodes: names of the blocked nodes (their float outputs are FP32).
+        fp32_inputs: graph inputs of type FLOAT.
+        graph_outputs: graph output names.
     """
     from onnx import TensorProto
 
@@ -140,13 +154,27 @@ def _join_fp32_islands(nodes: list, graph_outputs: set) -> list:
         return next((a.i for a in n.attribute if a.name == "to"), None) if n.op_type == "Cast" else None
 
     producer = {o: n for n in nodes for o in n.output}
+
+    def fp32_source(n) -> str | None:
+        """src when n is the Cast(to=FP32) half of a round trip from an FP32 tensor, else None."""
+        up = producer.get(n.input[0]) if cast_to(n) == TensorProto.FLOAT else None
+        if up is None or cast_to(up) != TensorProto.FLOAT16:
+            return None
+        src = up.input[0]
+        src_node = producer.get(src)
+        exact = src in fp32_inputs if src_node is None else src_node.name in fp32_nodes
+        return src if exact else None
+
     rename: dict[str, str] = {}
     for n in nodes:
-        if cast_to(n) == TensorProto.FLOAT and n.output[0] not in graph_outputs:
-            up = producer.get(n.input[0])
-            if up is not None and cast_to(up) == TensorProto.FLOAT16 and up.input[0] in producer \
-                    and producer[up.input[0]].op_type != "Cast":
-                rename[n.output[0]] = up.input[0]
+        src = fp32_source(n)
+        if src is None:
+            continue
+        if n.output[0] in graph_outputs:  # keep the output's name: a pass-through of the FP32 value
+            n.op_type, n.input[0] = "Identity", src
+            del n.attribute[:]
+        else:
+            rename[n.output[0]] = src
     for n in nodes:
         for j, i in enumerate(n.input):
             if i in rename:

@@ -110,3 +110,59 @@ def test_gaitgl_gem_overflow_naive_vs_ours(gaitgl_unpatched):
     assert r.gain is not None and r.gain <= r.max_gain
     assert not r.naive_finite and any("/HPP/Pow" in t for t in r.naive_overflowed)
     assert r.ours_finite and not r.ours_overflowed and r.ours_cosine >= 0.999, r.to_json()
+
+
+def _square_plus_model():
+    """y = x**2 + x * W (issue 13, bug 3): Pow is kept FP32, and Add with it (it consumes Pow's output).
+
+        x --Pow(2)------------\\
+        x --Mul(W)--(FP16)-----Add--> y      (x = 300, W = 4.2: y = 91260 > 65504)
+    """
+    g = helper.make_graph([helper.make_node("Pow", ["x", "two"], ["p"], name="pow"),
+                           helper.make_node("Mul", ["x", "W"], ["m"], name="mul"),
+                           helper.make_node("Add", ["p", "m"], ["y"], name="add")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                          [numpy_helper.from_array(np.float32(2.0).reshape(()), "two"),
+                           numpy_helper.from_array(np.full((1, 4), 4.2, np.float32), "W")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+
+
+def test_fp32_island_output_leaves_the_graph_in_fp32():
+    """|y| = 91260 > 65504: an FP32 island whose value is a graph output must not pass through FP16.
+    Tolerance: the FP16 Mul branch x*W = 1260 carries FP16 rounding (weight 4.2 -> 4.1992, the product's
+    half-ulp 0.5), so |err| <= 300 * 0.0008 + 0.5 < 1; through FP16 the output is inf."""
+    m = _square_plus_model()
+    x = {"x": np.array([[300.0, -300.0, -2.0, 1.0]], np.float32)}
+    ref = ort.InferenceSession(m.SerializeToString()).run(None, x)[0]
+    assert abs(float(ref[0, 0]) - 91260.0) < 1e-2
+    plan = plan_fp32_nodes(m)
+    assert set(plan.fp32_nodes) == {"pow", "add"}
+    m16 = to_fp16(m, plan.fp32_nodes)
+    onnx.checker.check_model(m16)
+    for got in (ort.InferenceSession(m16.SerializeToString()).run(None, x)[0], run_emulated(m16, x).outputs["y"]):
+        assert np.isfinite(got).all(), got
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1.0)
+
+
+def test_graph_inputs_reach_kept_nodes_unrounded():
+    """x = 300.1 is 300.0 in FP16; Pow kept FP32 must square 300.1 (90060.01), not 300.0 (90000).
+    y = (x**2 * 0.001) * 1 with the last Mul in FP16: y = 90.06, FP16 half-ulp at 90 = 0.031; reading x
+    through FP16 gives 90.00 (error 0.06)."""
+    g = helper.make_graph([helper.make_node("Pow", ["x", "two"], ["p"], name="pow"),
+                           helper.make_node("Mul", ["p", "milli"], ["q"], name="shrink"),
+                           helper.make_node("Mul", ["q", "one"], ["y"], name="fp16_mul")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                          [numpy_helper.from_array(np.float32(v).reshape(()), k)
+                           for k, v in {"two": 2.0, "milli": 1e-3, "one": 1.0}.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    x = {"x": np.array([[300.1, 300.1, 1.0, 2.0]], np.float32)}
+    ref = ort.InferenceSession(m.SerializeToString()).run(None, x)[0]
+    plan = plan_fp32_nodes(m)
+    assert set(plan.fp32_nodes) == {"pow", "shrink"}
+    m16 = to_fp16(m, plan.fp32_nodes)
+    pow_node = next(n for n in m16.graph.node if n.name == "pow")
+    assert pow_node.input[0] == "x", "the kept node must read the FP32 graph input itself"
+    for got in (ort.InferenceSession(m16.SerializeToString()).run(None, x)[0], run_emulated(m16, x).outputs["y"]):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=0.032)
