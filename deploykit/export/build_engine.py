@@ -128,33 +128,46 @@ def _import_builders() -> None:
 
 
 def gpu_present() -> tuple[bool, str]:
-    """Whether a CUDA GPU is visible, and how that was decided (cuda-python, else /dev/nvidia*)."""
+    """Whether a CUDA GPU is visible, and how that was decided (cuda-python, else /dev/nvidia*).
+
+    Any failure of the cuda-python probe means "no GPU" with its reason: cuda-python < 12.9 raises
+    RuntimeError("Failed to dlopen libcuda.so.1") from cudaGetDeviceCount() on a machine without a driver.
+    """
+    why = ""
     try:
         from ..runtime.tensorrt_backend import cuda_runtime
 
         cudart = cuda_runtime()
         err, count = cudart.cudaGetDeviceCount()
-        ok = int(err) == 0 and count > 0
-        return ok, f"cuda-python sees {count if ok else 0} GPU(s)"
-    except (ImportError, BackendUnavailable):
-        pass
+        if int(err) == 0 and count > 0:
+            return True, f"cuda-python sees {count} GPU(s)"
+        return False, f"cuda-python sees no GPU ({err!r})"
+    except BackendUnavailable:
+        pass  # no cuda-python: look for the device nodes instead
+    except Exception as exc:  # noqa: BLE001  (no driver, broken install: all mean no usable GPU)
+        why = f"cuda-python cannot reach a driver ({type(exc).__name__}: {exc})"
+    if why:
+        return False, why
     devs = [p for p in ("/dev/nvidia0", "/dev/nvhost-ctrl-gpu") if os.path.exists(p)]
     return bool(devs), (f"{devs[0]} exists" if devs else "no /dev/nvidia0 or Jetson GPU device node")
 
 
 def choose_backend(requested: str = "auto") -> tuple[str, str]:
-    """(backend, reason) for `--backend`: auto picks TensorRT when importable and a GPU is present."""
+    """(backend, reason) for `--backend`: auto picks TensorRT when importable and a GPU is present.
+
+    TensorRT is probed first (an import spec, nothing loaded), the GPU only where TensorRT exists.
+    """
     _import_builders()
     if requested != "auto":
         if requested not in _BUILDERS:
             raise BadInputError(f"--backend {requested!r} is not one of auto, {', '.join(sorted(_BUILDERS))}")
         return requested, "asked for"
-    has_trt = importlib.util.find_spec("tensorrt") is not None
+    if importlib.util.find_spec("tensorrt") is None:
+        return "onnxruntime", "tensorrt is not installed; ONNX Runtime (CPU) builds everywhere"
     gpu, how = gpu_present()
-    if has_trt and gpu:
+    if gpu:
         return "tensorrt", f"tensorrt is importable and {how}"
-    why = "tensorrt is not installed" if not has_trt else f"no GPU ({how})"
-    return "onnxruntime", f"{why}; ONNX Runtime (CPU) builds everywhere"
+    return "onnxruntime", f"no GPU ({how}); ONNX Runtime (CPU) builds everywhere"
 
 
 @dataclasses.dataclass

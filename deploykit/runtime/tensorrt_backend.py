@@ -23,7 +23,9 @@ import numpy as np
 from ..errors import BackendUnavailable, BadInputError
 from .engine import Engine, register_backend
 
-TRT_EXTRA = "pip install 'deploykit[trt]' (tensorrt and cuda-python; on Jetson use JetPack's tensorrt)"
+TRT_EXTRA = ("pip install 'deploykit[trt]' (CUDA 12 driver: tensorrt-cu12 + cuda-python 12.x), 'deploykit[trt-cu13]' "
+             "(CUDA 13 driver); on Jetson use JetPack's tensorrt with 'deploykit[jetson5]' (JetPack 5, CUDA 11.4) or "
+             "'deploykit[jetson6]' (JetPack 6, CUDA 12.6)")
 
 
 class EngineMismatch(BadInputError):
@@ -58,9 +60,21 @@ def _call(result):
 
 
 def gpu_identity(device: int = 0) -> dict[str, str]:
-    """{"gpu_name", "compute_capability"} of a CUDA device, via cuda-python."""
+    """{"gpu_name", "compute_capability"} of a CUDA device, via cuda-python.
+
+    Raises:
+        BackendUnavailable: cuda-python is missing, or the driver cannot be reached. cuda-python < 12.9
+            raises RuntimeError("Failed to dlopen libcuda.so.1") from the call itself where no driver is
+            installed, so every failure of the probe is caught and named.
+    """
     cudart = cuda_runtime()
-    props = _call(cudart.cudaGetDeviceProperties(int(device)))
+    try:
+        props = _call(cudart.cudaGetDeviceProperties(int(device)))
+    except BackendUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001  (RuntimeError without a driver; anything else: no usable GPU)
+        raise BackendUnavailable(f"cuda-python cannot query GPU {device}: {type(exc).__name__}: {exc}; "
+                                 f"install the NVIDIA driver or run on a machine with a GPU") from None
     name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
     return {"gpu_name": name.strip("\x00").strip(), "compute_capability": f"{props.major}.{props.minor}"}
 
@@ -103,24 +117,49 @@ def check_plan_compat(manifest: Mapping[str, Any], trt_version: str, gpu: Mappin
                              f"model); {rebuild}")
 
 
+_LOGGER = None  # TensorRT keeps one logger per process: the first Builder/Runtime's wins
+
+
 def capture_logger(trt):
-    """A trt.ILogger that keeps the messages, so a failed deserialisation can say why."""
+    """The process's one trt.ILogger, keeping the messages so a failed build or load can say why.
+
+    TensorRT registers a single logger per process (a second Runtime or Builder logs to the first
+    one's), so every caller shares this instance; `log.since(mark)` gives the lines after `mark =
+    len(log.lines)`.
+    """
+    global _LOGGER
+    if _LOGGER is not None and _LOGGER.trt is trt:
+        return _LOGGER
 
     class _Log(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
+            self.trt = trt
             self.lines: list[str] = []
 
         def log(self, severity, msg) -> None:
             if int(severity) <= int(trt.ILogger.Severity.WARNING):
-                self.lines.append(f"{severity.name}: {msg}")
+                self.lines.append(f"{getattr(severity, 'name', severity)}: {msg}")
 
-    return _Log()
+        def since(self, mark: int) -> list[str]:
+            return self.lines[mark:]
+
+    _LOGGER = _Log()
+    return _LOGGER
+
+
+def _max_shape(engine_shape, spec_shape: tuple) -> tuple:
+    """The engine's tensor shape with its dynamic (-1) dims taken from the manifest (batch at max)."""
+    return tuple(int(s) if int(s) >= 0 else int(m) for s, m in zip(engine_shape, spec_shape))
 
 
 @register_backend("tensorrt")
 class TensorRTEngine(Engine):
     """Runs a `.plan` on a CUDA GPU. NOT EXECUTED on machines without a GPU (see module docstring).
+
+    A plan built for DLA is loaded with `runtime.DLA_core` set from the manifest (as trtexec does),
+    and a plan with a dynamic batch (`manifest["dynamic_batch"]`) gets its input shapes set per call
+    (`set_input_shape`), its buffers sized for the manifest's shapes (batch at max).
 
     Args:
         device: CUDA device index; default 0.
@@ -129,6 +168,7 @@ class TensorRTEngine(Engine):
     def __init__(self, path, manifest, device: int = 0) -> None:
         super().__init__(path, manifest)
         self.device = int(device)
+        self.dynamic_batch = self.manifest.get("dynamic_batch") or None
         self._trt = self._engine = self._context = self._stream = None
         self._buffers: dict[str, tuple[int, np.ndarray]] = {}
 
@@ -138,18 +178,23 @@ class TensorRTEngine(Engine):
         check_plan_compat(self.manifest, trt.__version__, gpu_identity(self.device), self.path.name)
         _call(cudart.cudaSetDevice(self.device))
         log = capture_logger(trt)
+        mark = len(log.lines)
         runtime = trt.Runtime(log)
+        dla_core = self.manifest.get("engine", {}).get("dla_core")
+        if dla_core is not None:  # a DLA plan deserialises onto the core it names (trtexec sets it too)
+            runtime.DLA_core = int(dla_core)
         engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise EngineMismatch(f"{self.path.name}: TensorRT {trt.__version__} could not deserialise the plan: "
-                                 f"{' | '.join(log.lines[-3:]) or 'no message'}; rebuild it on this machine")
-        self._trt, self._engine = trt, engine
+                                 f"{' | '.join(log.since(mark)[-3:]) or 'no message'}; rebuild it on this machine")
+        self._trt, self._engine, self._runtime = trt, engine, runtime
         self._context = engine.create_execution_context()
         self._stream = _call(cudart.cudaStreamCreate())
+        specs = {s.name: s.shape for s in (*self.inputs, *self.outputs)}
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
-            shape = tuple(engine.get_tensor_shape(name))
-            host = np.empty(shape, dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
+            shape = _max_shape(engine.get_tensor_shape(name), specs.get(name, ()))
+            host = np.empty(int(np.prod(shape)), dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
             ptr = _call(cudart.cudaMalloc(max(host.nbytes, 1)))
             self._context.set_tensor_address(name, int(ptr))
             self._buffers[name] = (int(ptr), host)
@@ -168,14 +213,20 @@ class TensorRTEngine(Engine):
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for name, arr in feeds.items():
             ptr, host = self._buffers[name]
-            np.copyto(host, arr, casting="same_kind")
-            _call(cudart.cudaMemcpyAsync(ptr, host, host.nbytes, h2d, self._stream))
+            if self.dynamic_batch:
+                self._context.set_input_shape(name, tuple(arr.shape))
+            view = host[:arr.size].reshape(arr.shape)
+            np.copyto(view, arr, casting="same_kind")
+            _call(cudart.cudaMemcpyAsync(ptr, view, view.nbytes, h2d, self._stream))
         if not self._context.execute_async_v3(self._stream):
-            raise BackendUnavailable(f"{self.path.name}: TensorRT execute_async_v3 failed")
+            raise BackendUnavailable(f"{self.path.name}: TensorRT execute_async_v3 failed; rerun with the TensorRT "
+                                     f"log (`trtexec --loadEngine={self.path.name} --verbose`) to see why")
         outs = {}
         for spec in self.outputs:
             ptr, host = self._buffers[spec.name]
-            _call(cudart.cudaMemcpyAsync(host, ptr, host.nbytes, d2h, self._stream))
-            outs[spec.name] = host
+            shape = tuple(self._context.get_tensor_shape(spec.name)) if self.dynamic_batch else spec.shape
+            view = host[:int(np.prod(shape))].reshape(shape)
+            _call(cudart.cudaMemcpyAsync(view, ptr, view.nbytes, d2h, self._stream))
+            outs[spec.name] = view
         _call(cudart.cudaStreamSynchronize(self._stream))
         return {k: v.copy() for k, v in outs.items()}

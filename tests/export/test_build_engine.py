@@ -25,12 +25,12 @@ def test_auto_backend_says_why():
 
 @pytest.mark.parametrize("version, precision, path, want", [
     ("11.1.0", Precision.FP16, "auto", dict(strongly_typed=True, onnx="fp16", builder_flags=())),
-    ("11.1.0", Precision.INT8, "auto", dict(strongly_typed=True, onnx="s8s8", calibration_cache=False)),
+    ("11.1.0", Precision.INT8, "auto", dict(strongly_typed=True, onnx="s8s8", dynamic_ranges=False)),
     ("10.3.0", Precision.INT8, "auto", dict(strongly_typed=True, onnx="s8s8")),
     ("10.3.0", Precision.INT8, "flags", dict(strongly_typed=False, explicit_batch=False, builder_flags=("INT8",),
-                                             onnx="fp32", calibration_cache=True)),
+                                             onnx="fp32", dynamic_ranges=True)),
     ("8.5.2", Precision.INT8, "auto", dict(strongly_typed=False, explicit_batch=True, builder_flags=("INT8",),
-                                           calibration_cache=True)),
+                                           dynamic_ranges=True)),
     ("8.6.1", Precision.FP16, "auto", dict(builder_flags=("FP16", "OBEY_PRECISION_CONSTRAINTS"), fp32_layers=True,
                                            onnx="fp32")),
     ("10.0.1", Precision.INT8_FP16, "auto", dict(builder_flags=("FP16", "OBEY_PRECISION_CONSTRAINTS", "INT8"),
@@ -48,7 +48,8 @@ def test_plan_build_refusals_and_notes():
     with pytest.raises(BackendUnavailable, match=">= 10.1"):
         plan_build("8.5.2", Precision.FP16, "strong")
     assert any("deprecated" in n for n in plan_build("10.3.0", Precision.INT8, "flags").notes)
-    assert plan_build("10.3.0", Precision.FP16, "auto", dla=True).builder_flags == ("GPU_FALLBACK",)
+    dla = plan_build("10.3.0", Precision.FP16, "auto", dla=True)  # DLA defaults to the flags path
+    assert dla.builder_flags == ("GPU_FALLBACK", "FP16", "OBEY_PRECISION_CONSTRAINTS") and not dla.strongly_typed
 
 
 def test_build_options_validate():
