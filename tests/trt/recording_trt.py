@@ -75,6 +75,9 @@ _COMMON = {
     "IExecutionContext": {"set_tensor_address", "set_input_shape", "get_tensor_shape", "execute_async_v3"},
     "MemoryPoolType": {"WORKSPACE", "DLA_MANAGED_SRAM", "DLA_LOCAL_DRAM", "DLA_GLOBAL_DRAM"},
     "DeviceType": {"GPU", "DLA"},
+    # ILogger: py::init, log, and the Severity enum (pyCore.cpp baseLoggerBinding, every version)
+    "ILogger": {"__init__", "log", "Severity"},
+    "Severity": {"INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"},
 }
 _PRE_11 = {"tensorrt": {"IInt8EntropyCalibrator2", "IInt8MinMaxCalibrator"}, "ITensor": {"dynamic_range"},
            "IBuilderConfig": {"int8_calibrator", "set_calibration_profile"}, "Builder": {"platform_has_fast_fp16"}}
@@ -288,7 +291,7 @@ class Builder(Obj):
     KIND = "Builder"
 
     def __init__(self, rec, logger, net: Net, opts: dict) -> None:
-        super().__init__(rec, _net=net, _o=opts, num_DLA_cores=opts.get("dla_cores", 0), platform_has_tf32=True)
+        super().__init__(rec, _net=net, _o=opts, _logger=logger, num_DLA_cores=opts.get("dla_cores", 0), platform_has_tf32=True)
 
     def create_network(self, flags=0):
         self._rec.network_flags = {n for n, v in _FLAG_VALUES.items() if flags & (1 << v)
@@ -316,6 +319,8 @@ class Builder(Obj):
         return Profile(self._rec, _shapes={})
 
     def build_serialized_network(self, network, config):
+        if self._logger is not None:  # TensorRT logs through the registered logger while it builds
+            self._logger.log(ILoggerBase.Severity.WARNING, "recorded build")
         return self._o.get("plan", b"PLAN")
 
 
@@ -330,10 +335,10 @@ class Context(Obj):
         return True
 
     def get_tensor_shape(self, name):
-        return self._engine_.shape_of(name, self._shapes)
+        return self._engine_._shape_of(name, self._shapes)
 
     def execute_async_v3(self, stream):
-        return self._engine_.run(self)
+        return self._engine_._run(self)
 
 
 class CudaEngine(Obj):
@@ -354,17 +359,17 @@ class CudaEngine(Obj):
     def create_execution_context(self):
         return Context(self._rec, _engine_=self, _addr={}, _shapes={})
 
-    def shape_of(self, name, set_shapes):
+    def _shape_of(self, name, set_shapes):
         if name in set_shapes:
             return set_shapes[name]
         batch = next(iter(set_shapes.values()))[0] if set_shapes else None
         s = self._shape[name]
         return tuple(batch if (d < 0 and batch is not None) else d for d in s)
 
-    def run(self, ctx) -> bool:
+    def _run(self, ctx) -> bool:
         mem = self._cudart.mem
-        ins = {n: mem[ctx._addr[n]][:int(np.prod(self.shape_of(n, ctx._shapes))) * 4].view(np.float32)
-               .reshape(self.shape_of(n, ctx._shapes)) for n in self._ins}
+        ins = {n: mem[ctx._addr[n]][:int(np.prod(self._shape_of(n, ctx._shapes))) * 4].view(np.float32)
+               .reshape(self._shape_of(n, ctx._shapes)) for n in self._ins}
         for name, val in self._fn(ins).items():
             raw = np.ascontiguousarray(val, np.float32).view(np.uint8).reshape(-1)
             mem[ctx._addr[name]][:raw.size] = raw
