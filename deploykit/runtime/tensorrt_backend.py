@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import BackendUnavailable, BadInputError
 from .engine import Engine, register_backend
 
-TRT_EXTRA = ("pip install 'deploykit[trt]' (CUDA 12 driver: tensorrt-cu12 + cuda-python 12.x), 'deploykit[trt-cu13]' "
+TRT_EXTRA = ("pip install 'deploykit[trt]' (CUDA 12 driver: tensorrt-cu12 10.x-11.x + cuda-python 12.x), 'deploykit[trt-cu13]' "
              "(CUDA 13 driver); on Jetson use JetPack's tensorrt with 'deploykit[jetson5]' (JetPack 5, CUDA 11.4) or "
              "'deploykit[jetson6]' (JetPack 6, CUDA 12.6)")
 
@@ -217,7 +217,9 @@ class TensorRTEngine(Engine):
                 self._context.set_input_shape(name, tuple(arr.shape))
             view = host[:arr.size].reshape(arr.shape)
             np.copyto(view, arr, casting="same_kind")
-            _call(cudart.cudaMemcpyAsync(ptr, view, view.nbytes, h2d, self._stream))
+            # host pointers as ints (`.ctypes.data`), as TensorRT's samples/python/common_runtime.py does; the views
+            # live in self._buffers until the stream is synchronised
+            _call(cudart.cudaMemcpyAsync(ptr, view.ctypes.data, view.nbytes, h2d, self._stream))
         if not self._context.execute_async_v3(self._stream):
             raise BackendUnavailable(f"{self.path.name}: TensorRT execute_async_v3 failed; rerun with the TensorRT "
                                      f"log (`trtexec --loadEngine={self.path.name} --verbose`) to see why")
@@ -226,7 +228,7 @@ class TensorRTEngine(Engine):
             ptr, host = self._buffers[spec.name]
             shape = tuple(self._context.get_tensor_shape(spec.name)) if self.dynamic_batch else spec.shape
             view = host[:int(np.prod(shape))].reshape(shape)
-            _call(cudart.cudaMemcpyAsync(view, ptr, view.nbytes, d2h, self._stream))
+            _call(cudart.cudaMemcpyAsync(view.ctypes.data, ptr, view.nbytes, d2h, self._stream))
             outs[spec.name] = view
         _call(cudart.cudaStreamSynchronize(self._stream))
         return {k: v.copy() for k, v in outs.items()}

@@ -498,10 +498,16 @@ class FakeCudart:
         return (0,)
 
     def cudaMemcpyAsync(self, dst, src, count, kind, stream):
+        """Host pointers are ints (`ndarray.ctypes.data`), read and written through ctypes."""
+        import ctypes
+
+        def host(addr):
+            return np.ctypeslib.as_array((ctypes.c_uint8 * int(count)).from_address(int(addr)))
+
         if kind == self.cudaMemcpyKind.cudaMemcpyHostToDevice:
-            self.mem[int(dst)][:count] = np.ascontiguousarray(src).view(np.uint8).reshape(-1)[:count]
+            self.mem[int(dst)][:count] = host(src)
         else:
-            dst.view(np.uint8).reshape(-1)[:count] = self.mem[int(src)][:count]
+            host(dst)[:] = self.mem[int(src)][:count]
         return (0,)
 
 
