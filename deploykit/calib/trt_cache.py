@@ -10,8 +10,9 @@ big-endian IEEE-754 float32 bit pattern of the scale, scale = amax / 127 (trtexe
 the name ends at the last colon). The version is the target TensorRT's `NV_TENSORRT_VERSION`:
 major*1000 + minor*100 + patch on 8.x (8.5.2 -> 8502), major*10000 + minor*100 + patch from 10.0
 (10.3.0 -> 100300). TensorRT refuses a cache whose header does not match its version or calibrator
-algorithm and recalibrates, so deploykit's TensorRT builder rewrites the header for the installed
-version from the same ranges.
+algorithm and recalibrates. The cache is for `trtexec --calib` and other tools: deploykit's own
+TensorRT builder sets the same ranges as `ITensor.dynamic_range` from ranges.json, which needs no
+header and no calibrator (issue 13: a cache-only calibrator also needs the header to match).
 """
 
 from __future__ import annotations
