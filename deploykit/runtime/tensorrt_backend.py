@@ -213,6 +213,9 @@ class TensorRTEngine(Engine):
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for name, arr in feeds.items():
             ptr, host = self._buffers[name]
+            if arr.size > host.size:
+                raise BadInputError(f"{self.path.name}: input {name!r} of shape {list(arr.shape)} is larger than the "
+                                    f"plan's maximum ({host.size} values); rebuild with a larger batch maximum")
             if self.dynamic_batch:
                 self._context.set_input_shape(name, tuple(arr.shape))
             view = host[:arr.size].reshape(arr.shape)
