@@ -7,6 +7,7 @@ reason, never raised.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 import platform
@@ -21,11 +22,24 @@ PACKAGES = {"numpy": "numpy", "onnxruntime": "onnxruntime", "onnxruntime-gpu": "
             "onnx": "onnx", "faiss-cpu": "faiss"}
 
 
+# one package under several distribution names (TensorRT's wheels are per CUDA major; on a Jetson
+# it is JetPack's system package, with no pip metadata at all)
+ALIASES = {"tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-cu11")}
+
+
 def _version(dist: str) -> Optional[str]:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    for name in ALIASES.get(dist, (dist,)):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    module = PACKAGES.get(dist)
+    if dist in ALIASES and module and importlib.util.find_spec(module) is not None:
+        try:
+            return str(importlib.import_module(module).__version__)
+        except Exception:  # noqa: BLE001  (a broken install is reported as unknown, not raised)
+            return "unknown"
+    return None
 
 
 def _driver() -> Optional[str]:
