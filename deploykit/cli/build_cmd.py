@@ -12,6 +12,7 @@ from ._common import _err, handle_errors, model_shape_options
 @click.argument("target", metavar="NAME|MODEL.onnx")
 @model_shape_options
 @click.option("--fp16", is_flag=True, help="FP16 graph (range-critical tensors/ops kept FP32). TensorRT only.")
+@click.option("--bf16", is_flag=True, help="BF16 (OpenVINO, CPUs with AVX512_BF16/AMX).")
 @click.option("--int8", is_flag=True, help="INT8: calibrate, then Q/DQ model (and TensorRT calibration cache).")
 @click.option("--calib-data", type=click.Path(), default=None,
               help="Image folder, video, .npy/.npz, or silhouette sequence folders. Default: seeded synthetic "
@@ -20,7 +21,7 @@ from ._common import _err, handle_errors, model_shape_options
               show_default=True, help="Range method (entropy = TensorRT's KL method; percentile = 99.99).")
 @click.option("--calib-samples", type=int, default=64, show_default=True, help="At most this many calibration samples.")
 @click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float.")
-@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime"]), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "openvino"]), default="auto", show_default=True,
               help="auto: TensorRT when importable and a GPU is present, else ONNX Runtime.")
 @click.option("--workspace", "workspace_mib", type=int, default=1024, show_default=True,
               help="TensorRT workspace pool, MiB.")
@@ -32,7 +33,7 @@ from ._common import _err, handle_errors, model_shape_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="engines", show_default=True,
               help="Folder for the engine, its manifest and the calibration files.")
 @handle_errors
-def build_engine(target, checkpoint, batch, frames, seed, fp16, int8, calib_data, calib_method, calib_samples,
+def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, calib_data, calib_method, calib_samples,
                  sensitivity, backend, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
     """Build an engine from model NAME (exported first, export defaults) or from MODEL.onnx (used as is).
 
@@ -49,7 +50,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, int8, calib_data
 
     warnings.simplefilter("ignore", SyntheticCalibrationWarning)  # said once below, in the CLI's words
 
-    options = BuildOptions(fp16=fp16, int8=int8, calib_data=calib_data, calib_method=calib_method,
+    options = BuildOptions(fp16=fp16, bf16=bf16, int8=int8, calib_data=calib_data, calib_method=calib_method,
                            calib_samples=calib_samples, sensitivity=sensitivity, workspace_mib=workspace_mib,
                            timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed)
     name, why = choose_backend(backend)

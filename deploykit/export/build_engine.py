@@ -39,6 +39,7 @@ class Precision(str, enum.Enum):
     FP16 = "fp16"
     INT8 = "int8"
     INT8_FP16 = "int8+fp16"
+    BF16 = "bf16"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,7 @@ class BuildOptions:
         trt_path: "auto" (strongly typed on TensorRT >= 10.1, flags below), "strong" or "flags".
         seed: synthetic calibration seed; default 0.
         progress: progress bars; default True.
+        bf16: BF16 (OpenVINO on a CPU with AVX512_BF16/AMX); default False.
     """
 
     fp16: bool = False
@@ -74,6 +76,7 @@ class BuildOptions:
     trt_path: str = "auto"
     seed: int = 0
     progress: bool = True
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.calib_method not in ("entropy", "percentile", "max"):
@@ -91,6 +94,8 @@ class BuildOptions:
     def precision(self) -> Precision:
         if self.int8 and self.fp16:
             return Precision.INT8_FP16
+        if self.bf16:
+            return Precision.BF16
         return Precision.INT8 if self.int8 else Precision.FP16 if self.fp16 else Precision.FP32
 
 
@@ -125,6 +130,7 @@ def builders() -> list[str]:
 
 def _import_builders() -> None:
     from . import tensorrt_build  # noqa: F401  (registers "tensorrt"; imports tensorrt lazily)
+    from . import openvino_build  # noqa: F401  (registers "openvino"; imports openvino lazily)
 
 
 def gpu_present() -> tuple[bool, str]:
@@ -206,7 +212,13 @@ FP16_ON_CPU = ("FP16 is refused on the ONNX Runtime CPU backend: its CPU provide
 
 def preflight(backend: str, opt: BuildOptions) -> None:
     """Refuse what `backend` cannot build before any export or calibration work."""
+    if backend == "openvino":
+        from .openvino_build import preflight_openvino
+
+        preflight_openvino(opt)
     if backend == "onnxruntime":
+        if opt.bf16:
+            raise UnsupportedPrecision("--bf16 is an OpenVINO precision; add --backend openvino")
         if opt.fp16:
             raise UnsupportedPrecision(FP16_ON_CPU)
         if opt.dla_core is not None:

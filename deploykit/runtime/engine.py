@@ -43,6 +43,7 @@ def backends() -> list[str]:
 def _import_backends() -> None:
     from . import onnxruntime_backend  # noqa: F401  (registers; imports onnxruntime lazily)
     from . import tensorrt_backend  # noqa: F401  (registers; imports tensorrt and cuda-python lazily)
+    from . import openvino_backend  # noqa: F401  (registers; imports openvino lazily)
 
 
 class Engine:

@@ -1,0 +1,72 @@
+"""The OpenVINO engine builder (CPU): FP32, BF16 where the CPU has it, INT8 from the S8S8 Q/DQ model.
+
+An OpenVINO engine is an ONNX file that OpenVINO compiles at load (it reads ONNX natively; its
+compiled-model cache, `CACHE_DIR`, makes later loads fast), beside a manifest whose `engine`
+section says `backend: openvino` and the precision:
+
+| precision | artifact | what OpenVINO runs |
+|---|---|---|
+| fp32 | `NAME.openvino.fp32.onnx` (the exported graph) | f32 kernels, precision hint set to f32 |
+| bf16 | `NAME.openvino.bf16.onnx` (the exported graph) | bf16 kernels (AVX512_BF16/AMX CPUs only) |
+| int8 | `NAME.openvino.int8.onnx` (the S8S8 Q/DQ model made for TensorRT) | INT8 kernels for the Q/DQ parts |
+
+One S8S8 artifact thus serves TensorRT (explicit quantization) and the CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import __version__, atomic, manifest as mf
+from ..errors import BackendUnavailable, require
+from .build_engine import BuildOptions, BuildResult, UnsupportedPrecision, register_builder
+
+FP16_ON_OPENVINO = ("--fp16 is not an OpenVINO CPU precision here: the CPU plugin's half precision is bf16; "
+                    "use --bf16 on a CPU with AVX512_BF16/AMX, or build FP16 with --backend tensorrt")
+
+
+def preflight_openvino(opt: BuildOptions) -> None:
+    """Refuse what OpenVINO's CPU plugin cannot build, before any export or calibration work."""
+    ov = require("openvino", "openvino")
+    if opt.fp16:
+        raise UnsupportedPrecision(FP16_ON_OPENVINO)
+    if opt.dla_core is not None:
+        raise BackendUnavailable("--dla-core needs TensorRT on a Jetson; drop it for OpenVINO")
+    if getattr(opt, "bf16", False) and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise UnsupportedPrecision("--bf16: this CPU has no native bf16 (AVX512_BF16/AMX), so OpenVINO would "
+                                   "emulate it slowly; build --backend openvino without --bf16 (fp32) or --int8")
+
+
+@register_builder("openvino")
+def build_openvino(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path) -> BuildResult:
+    """FP32/BF16: the exported ONNX under an OpenVINO manifest; INT8: the calibrated S8S8 Q/DQ model."""
+    ov = require("openvino", "openvino")
+    preflight_openvino(opt)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = onnx_path.name.rsplit(".", 1)[0]
+    precision = "int8" if opt.int8 else "bf16" if getattr(opt, "bf16", False) else "fp32"
+    notes, extras, entry, base, src = [], {}, {}, man, onnx_path
+    if opt.int8:
+        from ..calib import QdqFromOnnx
+
+        cal = QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
+                          sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress)(out_dir)
+        src = cal.paths["s8s8"]
+        base = mf.read(mf.manifest_path_for(src))
+        entry = {k: v for k, v in base.get("engine", {}).items() if k not in ("backend", "precision", "built")}
+        extras = dict(cal.paths)
+    engine = out_dir / f"{stem}.openvino.{precision}.onnx"
+    with open(src, "rb") as f:
+        atomic.write_bytes(engine, f.read())
+    cache_dir = out_dir / f"{stem}.openvino-cache"
+    from ..calib.calibrate import write_engine_manifest
+
+    mpath = write_engine_manifest(base, engine, {
+        **entry, "backend": "openvino", "precision": precision, "device": "CPU",
+        "inference_precision_hint": "bf16" if precision == "bf16" else "f32",
+        "cache_dir": cache_dir.name, "source_onnx": onnx_path.name,
+        "source_onnx_sha256": mf.sha256_file(onnx_path),
+        "versions": {"deploykit": __version__, "openvino": ov.__version__}})
+    shutil.rmtree(cache_dir, ignore_errors=True)  # a stale compiled cache must not outlive its graph
+    return BuildResult(engine, mpath, mf.read(mpath), "openvino", extras, notes)
