@@ -107,9 +107,8 @@ def _backends(versions: dict, gpus: list, providers: list) -> list[dict]:
                          "cuda-python is not installed (pip install 'deploykit[trt]')"
                          if not versions.get("cuda-python") else "no GPU found")})
     ov = versions.get("openvino")
-    rows.append({"backend": "openvino", "usable": False,
-                 "why": "openvino is installed but deploykit has no OpenVINO backend yet" if ov
-                 else "openvino is not installed, and deploykit has no OpenVINO backend yet"})
+    rows.append({"backend": "openvino (CPU)", "usable": bool(ov),
+                 "why": f"openvino {ov}" if ov else "openvino is not installed (pip install 'deploykit[openvino]')"})
     return rows
 
 

@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (each module registers its verb on `main`)
     bench_cmd,
     build_cmd,
     check_cmd,
+    compare_cmd,
     doctor_cmd,
     export_cmd,
     gallery_cmd,

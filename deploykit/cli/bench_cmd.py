@@ -1,4 +1,4 @@
-"""`deploykit bench`: latency and throughput per backend, interleaved."""
+"""`deploykit bench`: latency and throughput of engine files and models, interleaved in one run."""
 
 from __future__ import annotations
 
@@ -9,35 +9,56 @@ from ._common import _err, handle_errors
 
 
 @main.command()
-@click.argument("name")
+@click.argument("targets", nargs=-1, required=True, metavar="ENGINE|NAME...")
 @click.option("--backends", default="torch,ort-fp32", show_default=True,
-              help="Comma-separated: torch, ort-fp32, ort-int8, trt-fp32, trt-fp16, trt-int8.")
-@click.option("--batch", type=int, default=1, show_default=True, help="Static batch size.")
-@click.option("--frames", type=int, default=None, help="Frames per sequence for gait models (default 30).")
-@click.option("--threads", type=int, default=None, help="Intra-op threads for every backend (default: library default).")
+              help="For NAME targets: comma-separated bench backends: torch, ort-fp32, ort-int8, ov-fp32, ov-bf16, "
+                   "ov-int8 (trt-* need TensorRT). Engine files are timed as they are.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Static batch size of NAME targets.")
+@click.option("--frames", type=int, default=None, help="Frames per sequence of NAME gait targets (default 30).")
+@click.option("--threads", type=int, default=None, help="Intra-op threads for every target (default: library default).")
+@click.option("--duration", type=float, default=None,
+              help="Seconds of timed calls per target, split over the rounds (default 10 unless --iters).")
+@click.option("--iters", type=int, default=None, help="Instead of --duration: timed calls per target per round.")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed calls per target first.")
 @click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved timing rounds.")
-@click.option("--iters", type=int, default=4, show_default=True, help="Timed calls per backend per round.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results here.")
+@click.option("--load-inputs", "inputs", type=click.Path(dir_okay=False), default=None,
+              help="Inputs .npz (see `deploykit compare --help`); its first sample is timed. Default: seeded data.")
+@click.option("--baseline", default=None, help="Target the ratios are against (default: torch if timed, else the first).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write the results as JSON here ('-' = standard output).")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
-              help="Append the markdown table to this file (e.g. benchmarks/gaitgl.md).")
+              help="Append the markdown table to this file (e.g. benchmarks/cpu_backends.md).")
 @handle_errors
-def bench(name, backends, batch, frames, threads, rounds, iters, json_out, md_out) -> None:
-    """Latency p50/p90/p99 and throughput of NAME per backend, in one interleaved run.
+def bench(targets, backends, batch, frames, threads, duration, iters, warmup, rounds, inputs, baseline, json_out,
+          md_out) -> None:
+    """Latency p50/p90/p99 (with the sample count) and measured throughput, interleaved in one run.
 
-    Speed-ups are ratios against PyTorch eager measured in the same run (include `torch`).
+    \b
+    Engine files of any backend, timed as they are (no torch needed):
+      deploykit bench engines/gaitgl.fp32.onnx engines/gaitgl.int8.onnx engines/gaitgl.openvino.int8.onnx
+    Model names, exported and built here (needs torch):
+      deploykit bench gaitgl --backends torch,ort-fp32,ort-int8,ov-int8
+    Ratios are against a baseline timed in the same run (torch when present, else the first target).
     """
+    import json
+    from pathlib import Path
+
     from .. import atomic
+    from ..errors import BadInputError
     from ..verify.bench import run_bench
 
-    report = run_bench(name, [b.strip() for b in backends.split(",") if b.strip()], batch=batch,
-                       frames=frames, threads=threads, rounds=rounds, iters=iters,
-                       progress=lambda m: _err(f"[bench {name}] {m}", "cyan"))
+    if duration is not None and iters is not None:
+        raise BadInputError("--duration and --iters contradict each other; give one")
+    report = run_bench(list(targets), [b.strip() for b in backends.split(",") if b.strip()], batch=batch,
+                       frames=frames, threads=threads, warmup=warmup, rounds=rounds, iters=iters, duration=duration,
+                       inputs=inputs, baseline=baseline, progress=lambda m: _err(f"[bench] {m}", "cyan"))
     table = report.markdown()
-    click.echo(table)
-    if json_out:
-        atomic.write_json(json_out, report.to_json())
+    if json_out == "-":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(table)
+        if json_out:
+            atomic.write_json(json_out, report.to_json())
     if md_out:
-        from pathlib import Path
-
         old = Path(md_out).read_text() if Path(md_out).exists() else ""
         atomic.write_bytes(md_out, (old + ("\n" if old else "") + table).encode())

@@ -1,8 +1,12 @@
-"""`deploykit bench`: latency and throughput of one model on several backends, in one run.
+"""`deploykit bench`: latency and throughput of engine files (any backend) and models, in one run.
 
-The machines this runs on are shared and noisy, so backends are timed in interleaved rounds
-(round-robin, several iterations each) and reported as ratios against PyTorch eager measured in
-the same run; absolute numbers are only indicative.
+Targets are engine files (`.onnx` of ONNX Runtime or OpenVINO, `.plan`: timed as they are, no
+re-export or re-calibration, no torch needed) and model names (expanded to `--backends`, e.g.
+`torch,ort-fp32`; these need torch). The machines this runs on are shared and noisy, so targets are
+timed in interleaved rounds (round-robin; each round gives every target the same time slice) and
+reported as ratios against a baseline measured in the same run (torch eager when present, else the
+first target); absolute numbers are only indicative. Throughput is measured (items over the wall
+time of the timed calls), not derived from the median latency.
 """
 
 from __future__ import annotations
@@ -82,6 +86,24 @@ def _ort_int8(name, *, batch, frames, threads, workdir, seed):
     return _ort_runner(built.engine_path, threads)
 
 
+def _openvino(precision: str):
+    def factory(name, *, batch, frames, threads, workdir, seed):
+        """OpenVINO engine of the seeded export (INT8: the S8S8 model calibrated on seeded synthetic data)."""
+        from ..export import OnnxFromModel
+        from ..export.build_engine import BuildOptions, EngineFromOnnx
+
+        res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
+        opts = BuildOptions(int8=precision == "int8", bf16=precision == "bf16", calib_samples=8, seed=seed,
+                            progress=False)
+        return _ort_runner(EngineFromOnnx(res.onnx_path, opts, backend="openvino")(workdir).engine_path, threads)
+
+    return factory
+
+
+for _p in ("fp32", "bf16", "int8"):
+    register_bench_backend(f"ov-{_p}")(_openvino(_p))
+
+
 def _no_tensorrt(name, **_):
     raise BackendUnavailable("TensorRT is not installed or no GPU is present; the trt-* bench backends need "
                              "pip install 'deploykit[trt]' on a machine with an NVIDIA GPU")
@@ -93,17 +115,25 @@ for _trt in ("trt-fp32", "trt-fp16", "trt-int8"):
 
 @dataclasses.dataclass
 class BackendTiming:
+    """Latencies of one target and the wall time its timed calls took."""
+
     backend: str
     latencies_ms: list[float]
     batch: int
+    wall_s: float = 0.0
 
     def pct(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q))
 
     @property
+    def samples(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
     def throughput(self) -> float:
-        """Items (sequences or images) per second from the median latency."""
-        return self.batch / (self.pct(50) / 1000.0)
+        """Items (sequences or images) per second over the timed calls' wall time."""
+        wall = self.wall_s or sum(self.latencies_ms) / 1000.0
+        return self.batch * self.samples / wall if wall > 0 else float("nan")
 
 
 @dataclasses.dataclass
@@ -114,87 +144,186 @@ class BenchReport:
     threads: Optional[int]
     timings: list[BackendTiming]
     environment: dict
+    baseline: Optional[str] = None
 
-    def ratio(self, t: BackendTiming, base: str = "torch") -> Optional[float]:
-        ref = next((x for x in self.timings if x.backend == base), None)
+    def _base(self) -> Optional[BackendTiming]:
+        name = self.baseline or ("torch" if any(t.backend == "torch" for t in self.timings) else None)
+        if name is None:
+            return self.timings[0] if self.timings else None
+        return next((t for t in self.timings if t.backend == name), None)
+
+    def ratio(self, t: BackendTiming) -> Optional[float]:
+        ref = self._base()
         return None if ref is None else ref.pct(50) / t.pct(50)
 
     def markdown(self) -> str:
         env = ", ".join(f"{k} {v}" for k, v in self.environment.items())
         shape = f"batch {self.batch}" + (f", {self.frames} frames" if self.frames else "")
+        base = self._base()
         lines = [f"### {self.model} ({shape}, threads {self.threads or 'default'})", "", f"_{env}_", "",
-                 "| backend | p50 ms | p90 ms | p99 ms | items/s | speed-up vs torch (p50) |",
-                 "|---|---:|---:|---:|---:|---:|"]
+                 f"| backend | p50 ms | p90 ms | p99 ms | samples | items/s | speed-up vs "
+                 f"{base.backend if base else '-'} (p50) |", "|---|---:|---:|---:|---:|---:|---:|"]
         for t in self.timings:
             r = self.ratio(t)
-            lines.append(f"| {t.backend} | {t.pct(50):.2f} | {t.pct(90):.2f} | {t.pct(99):.2f} | "
+            p99 = f"{t.pct(99):.2f}" + ("" if t.samples >= 100 else "*")
+            lines.append(f"| {t.backend} | {t.pct(50):.2f} | {t.pct(90):.2f} | {p99} | {t.samples} | "
                          f"{t.throughput:.1f} | {'-' if r is None else f'{r:.2f}x'} |")
+        if any(t.samples < 100 for t in self.timings):
+            lines += ["", "_* p99 from fewer than 100 samples: an estimate; run longer (--duration) for a tail._"]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
+        base = self._base()
         return {"model": self.model, "batch": self.batch, "frames": self.frames, "threads": self.threads,
-                "environment": self.environment,
+                "environment": self.environment, "baseline": base.backend if base else None,
                 "backends": {t.backend: {"p50_ms": t.pct(50), "p90_ms": t.pct(90), "p99_ms": t.pct(99),
-                                         "items_per_s": t.throughput, "speedup_vs_torch": self.ratio(t),
-                                         "samples": len(t.latencies_ms)} for t in self.timings}}
+                                         "items_per_s": t.throughput, "speedup_vs_baseline": self.ratio(t),
+                                         "samples": t.samples, "wall_s": t.wall_s} for t in self.timings}}
 
 
-def time_interleaved(runners: dict[str, Runner], feeds: dict, *, rounds: int, iters: int,
-                     progress: Optional[Callable[[str], None]] = None) -> dict[str, list[float]]:
-    """Latencies in ms of each runner on `feeds`: `rounds` rounds, each timing every runner `iters` times.
+def time_interleaved(runners: dict[str, Runner], feeds: dict, *, rounds: int, iters: Optional[int] = None,
+                     duration: Optional[float] = None, progress: Optional[Callable[[str], None]] = None,
+                     ) -> dict[str, list[float]]:
+    """Latencies in ms of each runner on `feeds`, interleaved over `rounds` rounds.
 
-    Interleaving spreads the drift of a shared machine over all runners, so their ratios stay fair.
-    Warm the runners up before calling this.
+    Each round times every runner either `iters` times or for `duration / rounds` seconds (at least
+    once). Interleaving spreads the drift of a shared machine over all runners, so their ratios
+    stay fair. Warm the runners up before calling this. The wall time of each runner's timed calls
+    is in `time_interleaved.last_wall_s` (a dict) after the call.
     """
+    if (iters is None) == (duration is None):
+        raise ValueError("time_interleaved: give exactly one of iters= or duration=")
     lat: dict[str, list[float]] = {k: [] for k in runners}
+    wall = {k: 0.0 for k in runners}
+    slice_s = None if duration is None else duration / rounds
     for r in range(rounds):
         if progress:
             progress(f"round {r + 1}/{rounds}")
         for k, run in runners.items():
-            for _ in range(iters):
+            start = time.perf_counter()
+            n = 0
+            while (n < iters) if iters is not None else (n == 0 or time.perf_counter() - start < slice_s):
                 t0 = time.perf_counter()
                 run(feeds)
                 lat[k].append((time.perf_counter() - t0) * 1000.0)
+                n += 1
+            wall[k] += time.perf_counter() - start
+    time_interleaved.last_wall_s = wall
     return lat
 
 
-def run_bench(name: str, backends: Sequence[str], *, batch: int = 1, frames: Optional[int] = None,
-              threads: Optional[int] = None, warmup: int = 3, rounds: int = 5, iters: int = 4,
-              seed: int = 0, progress: Optional[Callable[[str], None]] = None) -> BenchReport:
-    """Time `backends` on the same seeded inputs of model `name`.
+def _is_engine_file(target: str) -> bool:
+    return os.path.isfile(target) or target.endswith((".onnx", ".plan", ".engine"))
+
+
+def _environment() -> dict:
+    from importlib import metadata
+
+    env = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    for dist in ("onnxruntime", "openvino", "tensorrt", "torch"):
+        try:
+            env[dist] = metadata.version(dist).split("+")[0]
+        except metadata.PackageNotFoundError:
+            pass
+    return env
+
+
+def run_bench(targets: Sequence[str] | str, backends: Sequence[str] = ("torch", "ort-fp32"), *, batch: int = 1,
+              frames: Optional[int] = None, threads: Optional[int] = None, warmup: int = 3, rounds: int = 5,
+              iters: Optional[int] = None, duration: Optional[float] = None, seed: int = 0,
+              inputs: Optional[str] = None, baseline: Optional[str] = None,
+              progress: Optional[Callable[[str], None]] = None) -> BenchReport:
+    """Time engine files and/or models on the same inputs, interleaved.
 
     Args:
-        backends: bench backend names (see `bench_backends()`), e.g. ["torch", "ort-fp32"].
-        batch, frames: static input shape (frames default: the model's).
-        threads: intra-op threads for every backend; default: each library's own default.
-        warmup: untimed calls per backend before timing; default 3.
-        rounds, iters: `rounds` interleaved rounds of `iters` timed calls per backend; defaults 5, 4.
+        targets: engine files (timed as they are, torch-free) and/or model names (expanded to `backends`).
+        backends: bench backends for model-name targets (see `bench_backends()`), e.g. ["torch", "ort-fp32"].
+        batch, frames: static input shape of model-name targets (frames default: the model's).
+        threads: intra-op threads for every target; default: each library's own default.
+        warmup: untimed calls per target before timing; default 3.
+        rounds: interleaved rounds; default 5.
+        iters / duration: timed calls per target per round, or seconds per target in all (split over
+            the rounds); default `duration` 10 s.
+        inputs: an inputs `.npz` (see `engine_compare`; its first sample is timed); default seeded data.
+        baseline: the target the ratios are against; default torch when present, else the first.
     """
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    if not targets:
+        raise BadInputError("deploykit bench needs at least one engine file or model name")
+    if iters is None and duration is None:
+        duration = 10.0
+    say = progress or (lambda msg: None)
+    engines = [t for t in targets if _is_engine_file(t)]
+    names = [t for t in targets if t not in engines]
+    with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as work:
+        runners, feeds, label = _engine_runners(engines, threads, inputs, seed, say)
+        if names:
+            unknown = [b for b in backends if b not in _PROVIDERS]
+            if unknown:
+                raise BadInputError(f"unknown bench backend(s) {unknown}; choose from {bench_backends()}")
+            model_feeds = _model_runners(names, backends, runners, batch, frames, threads, seed, work, say)
+            feeds = feeds if feeds is not None else model_feeds
+            label = label or names[0]
+        _check_shapes(runners, feeds)
+        for k, run in runners.items():
+            for _ in range(warmup):
+                run(feeds)
+        lat = time_interleaved(runners, feeds, rounds=rounds, iters=iters, duration=duration, progress=say)
+        wall = time_interleaved.last_wall_s
+    first = next(iter(feeds.values()))
+    n_batch = int(first.shape[0]) if first.ndim else 1
+    n_frames = int(first.shape[1]) if first.ndim >= 4 and label_has_frames(feeds) else None
+    if baseline is not None and baseline not in runners:
+        raise BadInputError(f"--baseline {baseline!r} is not one of the timed targets {list(runners)}")
+    return BenchReport(label, n_batch, n_frames, threads,
+                       [BackendTiming(k, lat[k], n_batch, wall[k]) for k in runners], _environment(), baseline)
+
+
+def label_has_frames(feeds: dict) -> bool:
+    """Gait inputs are `[n, s, h, w]` silhouettes named `sils`."""
+    return "sils" in feeds
+
+
+def _engine_runners(engines, threads, inputs, seed, say):
+    from ..runtime import Engine
+    from .engine_compare import load_inputs, sample_inputs
+
+    runners, feeds, label = {}, None, None
+    for path in engines:
+        say(f"loading {path}")
+        engine = Engine.load(path, threads=threads).activate()
+        if feeds is None:
+            data = load_inputs(inputs, engine.inputs) if inputs else sample_inputs(engine.inputs, 1, seed)
+            feeds = {k: v[0] for k, v in data.items()}
+            label = engine.manifest.get("model", {}).get("name") or os.path.basename(path)
+        key = os.path.basename(path)
+        runners[key] = (lambda e: lambda f: e.infer(f, check_finite=False))(engine)
+        runners[key].engine = engine
+    return runners, feeds, label
+
+
+def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say):
     from ..models.registry import spec as get_spec
 
-    unknown = [b for b in backends if b not in _PROVIDERS]
-    if unknown:
-        raise BadInputError(f"unknown bench backend(s) {unknown}; choose from {bench_backends()}")
-    spec = get_spec(name)
-    specs = spec.input_specs(batch, frames)
-    feeds = spec.sample_inputs(specs, seed=seed)
-    say = progress or (lambda msg: None)
-    with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as work:
-        runners = {}
+    feeds = None
+    for name in names:
+        spec = get_spec(name)
+        feeds = feeds or spec.sample_inputs(spec.input_specs(batch, frames), seed=seed)
         for b in backends:
-            say(f"preparing {b}")
-            runners[b] = _PROVIDERS[b](name, batch=batch, frames=frames, threads=threads,
-                                       workdir=os.path.join(work, b.replace("/", "_")), seed=seed)
-            for _ in range(warmup):
-                runners[b](feeds)
-        lat = time_interleaved(runners, feeds, rounds=rounds, iters=iters, progress=say)
-    env = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-    try:
-        import onnxruntime
-        import torch
+            say(f"preparing {name} on {b}")
+            key = b if len(names) == 1 else f"{name}:{b}"
+            runners[key] = _PROVIDERS[b](name, batch=batch, frames=frames, threads=threads,
+                                         workdir=os.path.join(work, key.replace("/", "_").replace(":", "_")), seed=seed)
+    return feeds
 
-        env.update({"onnxruntime": onnxruntime.__version__, "torch": torch.__version__.split("+")[0]})
-    except ImportError:
-        pass
-    return BenchReport(name, batch, specs[0].shape[1] if spec.has_frames else None, threads,
-                       [BackendTiming(b, lat[b], batch) for b in backends], env)
+
+def _check_shapes(runners, feeds) -> None:
+    for key, run in runners.items():
+        engine = getattr(run, "engine", None)
+        if engine is None:
+            continue
+        got = {s.name: tuple(s.shape) for s in engine.inputs}
+        want = {k: tuple(v.shape) for k, v in feeds.items()}
+        if got != want:
+            raise BadInputError(f"bench: {key} takes inputs {got}, the other targets {want}; time engines of the "
+                                f"same input shapes together (one bench run per shape)")
