@@ -55,6 +55,11 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
                            timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed)
     name, why = choose_backend(backend)
     preflight(name, options)
+    if backend == "auto" and name == "onnxruntime" and not bf16:
+        from ..export.auto_cpu import usable_cpu_backends
+
+        if len(usable_cpu_backends()) > 1:
+            name, why = "/".join(usable_cpu_backends()), f"{why}; auto times each CPU backend and keeps the fastest"
     _err(f"backend: {name} ({why})", "cyan")
     if target.endswith(".onnx") or Path(target).is_file():
         onnx_path = Path(target)
@@ -70,7 +75,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
         _err(f"exported {onnx_path}", "cyan")
     if int8 and calib_data is None:
         _err("WARNING: no --calib-data: calibrating on SEEDED SYNTHETIC data; not for a deployed engine.", "yellow")
-    result = EngineFromOnnx(onnx_path, options, backend=name)(out_dir)
+    result = EngineFromOnnx(onnx_path, options, backend=backend)(out_dir)  # auto measures on a CPU
     for note in result.notes[1:]:
         _err(f"note: {note}", "yellow")
     eng = result.manifest["engine"]

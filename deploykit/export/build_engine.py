@@ -196,6 +196,13 @@ class EngineFromOnnx:
             raise BadInputError(f"ONNX model {p} does not exist; export one with `deploykit export NAME`")
         man = mf.read(mf.manifest_path_for(p))
         name, why = choose_backend(self.backend)
+        if self.backend == "auto" and name == "onnxruntime" and not self.options.bf16:
+            from .auto_cpu import build_fastest_cpu, usable_cpu_backends
+
+            if len(usable_cpu_backends()) > 1:
+                res = build_fastest_cpu(p, man, self.options, Path(out_dir))
+                res.notes.insert(0, f"backend {res.backend}: {why}; fastest accurate CPU backend, measured")
+                return res
         res = _BUILDERS[name](p, man, self.options, Path(out_dir))
         res.notes.insert(0, f"backend {name}: {why}")
         return res

@@ -41,21 +41,26 @@ def preflight_openvino(opt: BuildOptions) -> None:
 @register_builder("openvino")
 def build_openvino(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path) -> BuildResult:
     """FP32/BF16: the exported ONNX under an OpenVINO manifest; INT8: the calibrated S8S8 Q/DQ model."""
-    ov = require("openvino", "openvino")
+    require("openvino", "openvino")
     preflight_openvino(opt)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = onnx_path.name.rsplit(".", 1)[0]
-    precision = "int8" if opt.int8 else "bf16" if getattr(opt, "bf16", False) else "fp32"
-    notes, extras, entry, base, src = [], {}, {}, man, onnx_path
-    if opt.int8:
-        from ..calib import QdqFromOnnx
+    if not opt.int8:
+        return package_openvino(onnx_path, onnx_path, man, "bf16" if opt.bf16 else "fp32", out_dir)
+    from ..calib import QdqFromOnnx
 
-        cal = QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
-                          sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress)(out_dir)
-        src = cal.paths["s8s8"]
-        base = mf.read(mf.manifest_path_for(src))
-        entry = {k: v for k, v in base.get("engine", {}).items() if k not in ("backend", "precision", "built")}
-        extras = dict(cal.paths)
+    cal = QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
+                      sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress)(out_dir)
+    res = package_openvino(cal.paths["s8s8"], onnx_path, mf.read(mf.manifest_path_for(cal.paths["s8s8"])), "int8",
+                           out_dir)
+    res.extras.update(cal.paths)
+    return res
+
+
+def package_openvino(src: Path, onnx_path: Path, base: dict, precision: str, out_dir: Path) -> BuildResult:
+    """Write `src` (the exported ONNX, or its S8S8 Q/DQ model for int8) as an OpenVINO engine + manifest."""
+    ov = require("openvino", "openvino")
+    stem = onnx_path.name.rsplit(".", 1)[0]
+    entry = {k: v for k, v in base.get("engine", {}).items() if k not in ("backend", "precision", "built")}
     engine = out_dir / f"{stem}.openvino.{precision}.onnx"
     with open(src, "rb") as f:
         atomic.write_bytes(engine, f.read())
@@ -69,4 +74,4 @@ def build_openvino(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path)
         "source_onnx_sha256": mf.sha256_file(onnx_path),
         "versions": {"deploykit": __version__, "openvino": ov.__version__}})
     shutil.rmtree(cache_dir, ignore_errors=True)  # a stale compiled cache must not outlive its graph
-    return BuildResult(engine, mpath, mf.read(mpath), "openvino", extras, notes)
+    return BuildResult(engine, mpath, mf.read(mpath), "openvino", {}, [])

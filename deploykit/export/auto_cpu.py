@@ -1,0 +1,104 @@
+"""`--backend auto` on a CPU: build every usable CPU backend, time them, keep the fastest that is accurate.
+
+On a machine without TensorRT and a GPU, ONNX Runtime and OpenVINO can both run the engine, and
+which is faster depends on the model and the CPU (measured: OpenVINO INT8 ~4x ONNX Runtime INT8 on
+gaitset here, equal on others). So `auto` measures instead of guessing: one calibration serves
+both (U8S8 for ONNX Runtime, the S8S8 model for OpenVINO), each candidate is timed on the engine's
+own shapes in interleaved rounds and checked against the FP32 ONNX on seeded samples, and the
+fastest that passes the accuracy gate is kept. The measurements go into its manifest
+(`engine.auto`) and the choice is printed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .. import manifest as mf
+from .build_engine import BuildOptions, BuildResult
+
+# plain-cosine gates for the choice (per output, against the FP32 ONNX on the same samples):
+# FP32 engines differ by float re-association only; INT8 is the parity gate for embeddings
+CHOICE_COSINE = {"fp32": 0.99999, "int8": 0.99}
+
+
+def usable_cpu_backends() -> list[str]:
+    """CPU engine builders usable here (ONNX Runtime is part of the base install)."""
+    return ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") is not None else [])
+
+
+def build_fastest_cpu(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path, *, seconds: float = 1.5,
+                      samples: int = 3) -> BuildResult:
+    """Build each usable CPU backend, time and check them, and return the fastest accurate one."""
+    from .build_engine import build_onnxruntime
+    from .openvino_build import package_openvino
+
+    cands = {"onnxruntime": build_onnxruntime(onnx_path, man, opt, out_dir)}
+    if "openvino" in usable_cpu_backends():
+        if opt.int8:
+            s8s8 = cands["onnxruntime"].extras["s8s8"]
+            cands["openvino"] = package_openvino(s8s8, onnx_path, mf.read(mf.manifest_path_for(s8s8)), "int8", out_dir)
+        else:
+            cands["openvino"] = package_openvino(onnx_path, onnx_path, man, "fp32", out_dir)
+    if len(cands) == 1:
+        cands["onnxruntime"].notes.append("auto: ONNX Runtime is the only CPU backend installed")
+        return cands["onnxruntime"]
+    table = measure(onnx_path, {k: r.engine_path for k, r in cands.items()}, "int8" if opt.int8 else "fp32",
+                    seconds=seconds, samples=samples, seed=opt.seed)
+    chosen = choose(table)
+    res = cands[chosen]
+    res.manifest["engine"]["auto"] = {"chosen": chosen, "candidates": table,
+                                      "how": f"interleaved timing, {seconds:g} s per candidate; plain cosine vs the "
+                                             f"FP32 ONNX on {samples} seeded samples >= {CHOICE_COSINE[table[chosen]['precision']]}"}
+    mf.write(res.manifest_path, res.manifest)
+    for k, r in cands.items():
+        if k != chosen:
+            res.extras[f"candidate-{k}"] = r.engine_path
+    speed = " vs ".join(f"{k} {m['p50_ms']:.1f} ms{'' if m['passed'] else ' (inaccurate)'}" for k, m in table.items())
+    res.notes.append(f"auto: kept {chosen} ({speed}, p50 on this machine)")
+    return res
+
+
+def choose(table: dict[str, dict]) -> str:
+    """The fastest (p50) candidate that passed the accuracy gate; ONNX Runtime when none did."""
+    passing = [k for k, m in table.items() if m["passed"]]
+    return min(passing, key=lambda k: table[k]["p50_ms"]) if passing else "onnxruntime"
+
+
+def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, seconds: float, samples: int,
+            seed: int) -> dict[str, dict]:
+    """{backend: {p50_ms, min_cosine, passed, precision}} for each engine file, on the same seeded inputs."""
+    from ..runtime import Engine
+    from ..verify.bench import time_interleaved
+    from ..verify.engine_compare import run_samples, sample_inputs
+
+    with Engine.load(onnx_path) as ref_engine:
+        feeds = sample_inputs(ref_engine.inputs, samples, seed)
+        ref = run_samples(ref_engine, feeds)
+    loaded = {k: Engine.load(p).activate() for k, p in engines.items()}
+    try:
+        table = {}
+        for k, e in loaded.items():
+            out = run_samples(e, feeds)
+            cos = min(_cos(out[n], ref[n]) for n in ref)
+            table[k] = {"precision": precision, "min_cosine": cos, "passed": cos >= CHOICE_COSINE[precision]}
+        one = {n: a[0] for n, a in feeds.items()}
+        runners = {k: (lambda e: lambda f: e.infer(f, check_finite=False))(e) for k, e in loaded.items()}
+        for run in runners.values():
+            run(one)
+        lat = time_interleaved(runners, one, rounds=3, duration=seconds)
+        for k in table:
+            table[k]["p50_ms"] = float(np.percentile(lat[k], 50))
+            table[k]["samples"] = len(lat[k])
+        return table
+    finally:
+        for e in loaded.values():
+            e.deactivate()
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return 1.0 if na == nb == 0 else 0.0 if na == 0 or nb == 0 else float(a @ b / (na * nb))
