@@ -74,8 +74,11 @@ def plan_build(version: str, precision: Precision, trt_path: str = "auto", dla: 
 
     Raises:
         BackendUnavailable: the flag path asked on TensorRT 11, or strong typing below 10.1.
-        BadInputError: FP32 on DLA (DLA runs FP16 and INT8 only).
+        BadInputError: FP32 on DLA (DLA runs FP16 and INT8 only), or BF16 (an OpenVINO precision here).
     """
+    if precision is Precision.BF16:
+        raise BadInputError("--bf16 is an OpenVINO CPU precision; TensorRT builds here are FP32, FP16 or INT8: "
+                            "use --fp16 with --backend tensorrt, or --backend openvino for bf16")
     v = version_triple(version)
     strong_ok = v >= (10, 1, 0)
     flags_ok = v < (11, 0, 0)
