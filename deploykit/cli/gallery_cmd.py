@@ -8,98 +8,114 @@ import click
 
 from ._app import main
 from ._common import handle_errors
+from ._report import emit, json_option, say_counts, warn
 
 
 @main.group()
 def gallery() -> None:
-    """Embedding galleries: add `deploykit infer` results, search them, evaluate CMC/mAP."""
+    """Embedding galleries: add `deploykit infer` results, search them, evaluate CMC/mAP.
+
+    \b
+    A gallery keeps one metric, the model/engine/output its embeddings came from, and each row's
+    source path. Identities are strings parsed from the paths. Writes hold a lock on GALLERY.lock.
+    """
 
 
-def _labels(names, regex):
-    import re
-
-    from ..errors import BadInputError
-
-    pat = re.compile(regex)
-    ids, cams = [], []
-    for n in names:
-        m = pat.search(n)
-        if not m or "id" not in m.groupdict():
-            raise BadInputError(f"--id-regex {regex!r} does not match {n!r} with a group named 'id'; "
-                                f"give a regex with (?P<id>...) and optionally (?P<cam>...)")
-        ids.append(m.group("id"))
-        cams.append(m.groupdict().get("cam") or "0")
-    return ids, cams
+_ID_REGEX = click.option("--id-regex", default=None,
+                         help="Regex on each input path with groups 'id' (and 'cam'). Default: Market-1501 names "
+                              "(0002_c1s1_000451_03.jpg), OpenGait folders ROOT/<id>/<type>/<view>/ (view = camera), "
+                              "else the name up to '_' with an optional _c<cam>.")
+_OUTPUT = click.option("--output", default=None,
+                       help="Which engine output to use (default: the gallery's, else the manifest's embedding).")
+_METRIC = click.option("--metric", default=None,
+                       help="Refuse to run unless the gallery uses this metric.")
 
 
-_ID_REGEX = click.option("--id-regex", default=r"(?P<id>[^/_]+)(?:_c(?P<cam>\d+))?[^/]*/?$", show_default=True,
-                         help="Regex on each input path giving the identity (group 'id') and camera (group 'cam').")
-_OUTPUT = click.option("--output", default=None, help="Which engine output to use (default: the embedding).")
+def _embeddings(res, output, g, where):
+    """(embeddings, results, output name) of read results `res`, checked against gallery `g`'s source."""
+    from ..runtime import results as results_io
 
-
-def _results(path, output):
-    from ..errors import BadInputError
-    from ..runtime.infer import embeddings_from_results
-
-    try:
-        data = json.loads(open(path).read())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"{path}: cannot read `deploykit infer` results ({exc}); write them with --out") from None
-    return embeddings_from_results(data, output)
+    res = results_io.read(res) if isinstance(res, str) else res
+    emb, out = res.embeddings(output or g.source.get("output"))
+    note = g.check_source(res.source(out), where)
+    if note:
+        warn(note)
+    return emb, res, out
 
 
 @gallery.command("add")
 @click.argument("gallery_file", type=click.Path(dir_okay=False))
-@click.argument("results", type=click.Path(exists=True, dir_okay=False))
-@click.option("--metric", default=None, help="Metric of a new gallery (default: euclidean_per_part_mean for gait "
-                                             "[n, c, p] embeddings, cosine otherwise).")
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("--metric", default=None, help="Metric of a new gallery (default: the manifest's, else "
+                                             "euclidean_per_part_mean for [n, c, p] embeddings, cosine otherwise); "
+                                             "on an existing gallery it must be the gallery's.")
 @_ID_REGEX
 @_OUTPUT
 @handle_errors
 def gallery_add(gallery_file, results, metric, id_regex, output) -> None:
     """Add the embeddings in RESULTS (from `deploykit infer --out`) to GALLERY_FILE (.npz, created if new)."""
-    import os
+    from ..runtime import results as results_io
+    from ..runtime.match import labels_from_paths, update
 
-    from ..runtime.match import Gallery
-
-    emb, names = _results(results, output)
-    ids, cams = _labels(names, id_regex)
-    if os.path.exists(gallery_file):
-        g = Gallery.load(gallery_file)
-    else:
-        g = Gallery(metric or ("euclidean_per_part_mean" if emb.ndim == 3 else "cosine"))
-    g.add(emb, ids=ids, cams=cams)
-    g.save(gallery_file)
-    click.echo(f"{gallery_file}: {len(g)} embeddings ({g.metric})")
+    res = results_io.read(results)  # read before taking the lock: a bad file fails without touching the gallery
+    emb0, _ = res.embeddings(output)
+    labels = labels_from_paths(res.inputs, id_regex)
+    default = res.meta.get("metric") or ("euclidean_per_part_mean" if getattr(emb0, "ndim", 0) == 3 else "cosine")
+    with update(gallery_file, metric, default) as g:
+        emb, _, _ = _embeddings(res, output, g, "gallery add")
+        added = g.add(emb, ids=labels.ids, cams=labels.cams, paths=res.inputs)
+    if added < len(res.inputs):
+        warn(f"skipped {len(res.inputs) - added} of {len(res.inputs)} embedding(s) whose input path is already in "
+             f"{gallery_file}")
+    click.echo(f"{gallery_file}: {len(g)} embeddings ({g.metric}), {added} added")
 
 
 @gallery.command("search")
-@click.argument("gallery_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.argument("gallery_file", type=click.Path(dir_okay=False))
+@click.argument("results", type=click.Path(dir_okay=False))
 @click.option("-k", "k", type=int, default=5, show_default=True, help="Matches per query.")
 @_OUTPUT
+@_METRIC
+@json_option
 @handle_errors
-def gallery_search(gallery_file, results, k, output) -> None:
-    """The k nearest gallery entries for each query embedding in RESULTS, as JSON."""
+def gallery_search(gallery_file, results, k, output, metric, json_path) -> None:
+    """The k nearest gallery entries (id, cam, source path, distance) for each query in RESULTS, as JSON."""
     from ..runtime.match import Gallery
 
-    emb, names = _results(results, output)
-    hits = Gallery.load(gallery_file).search(emb, k=k)
-    click.echo(json.dumps([{"query": n, "matches": m} for n, m in zip(names, hits.to_json())], indent=1))
+    g = Gallery.load(gallery_file)
+    g.check_metric(metric, "gallery search")
+    emb, res, _ = _embeddings(results, output, g, "gallery search")
+    hits = g.search(emb, k=k)
+    report = [{"query": n, "matches": m} for n, m in zip(res.inputs, hits.to_json())]
+    if json_path is None:
+        click.echo(json.dumps(report, indent=1))
+    emit({"results": report}, json_path)
 
 
 @gallery.command("evaluate")
-@click.argument("gallery_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.argument("gallery_file", type=click.Path(dir_okay=False))
+@click.argument("results", type=click.Path(dir_okay=False))
 @_ID_REGEX
 @_OUTPUT
+@_METRIC
+@json_option
 @handle_errors
-def gallery_evaluate(gallery_file, results, id_regex, output) -> None:
-    """CMC and mAP of the queries in RESULTS against GALLERY_FILE (same-id same-camera matches excluded)."""
-    from ..runtime.match import Gallery
+def gallery_evaluate(gallery_file, results, id_regex, output, metric, json_path) -> None:
+    """CMC and mAP of the queries in RESULTS against GALLERY_FILE (same-id same-camera matches excluded).
 
-    emb, names = _results(results, output)
-    ids, cams = _labels(names, id_regex)
-    r = Gallery.load(gallery_file).evaluate(emb, ids, cams)
+    Identity -1 (Market-1501's junk) is ignored in the gallery. Prints how many queries counted.
+    """
+    from ..runtime.match import JUNK_IDS, Gallery, labels_from_paths
+
+    g = Gallery.load(gallery_file)
+    g.check_metric(metric, "gallery evaluate")
+    emb, res, _ = _embeddings(results, output, g, "gallery evaluate")
+    labels = labels_from_paths(res.inputs, id_regex)
+    r = g.evaluate(emb, labels.ids, labels.cams if g.cams is not None else None, junk_ids=JUNK_IDS)
+    say_counts(r["num_valid_queries"], r["num_queries"], r["skipped"])
     cmc = [float(x) for x in r["cmc"][:10]]
-    click.echo(json.dumps({"rank1": cmc[0] if cmc else None, "cmc@1..10": cmc, "mAP": float(r["mAP"])}, indent=1))
+    report = {"rank1": cmc[0], "cmc@1..10": cmc, "mAP": float(r["mAP"]), "num_queries": r["num_queries"],
+              "num_valid_queries": r["num_valid_queries"], "skipped": r["skipped"]}
+    if json_path is None:
+        click.echo(json.dumps(report, indent=1))
+    emit(report, json_path)

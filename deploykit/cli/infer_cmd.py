@@ -16,7 +16,8 @@ from ._common import handle_errors
 @click.option("--boxes", type=click.Path(dir_okay=False), default=None,
               help='Pose: person boxes JSON, {"img.jpg": [[x1, y1, x2, y2], ...]} (default: the whole image).')
 @click.option("--out", "out_json", type=click.Path(dir_okay=False), default=None,
-              help="Write the results JSON here (default: print it).")
+              help="Write the results here: .npz (compact, the default) or, for a name ending in .json, JSON "
+                   "(default: print JSON).")
 @click.option("--visualize", type=click.Path(file_okay=False), default=None,
               help="Pose: write PNG overlays of the skeletons into this folder.")
 @click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads.")
@@ -26,16 +27,16 @@ def infer(engine, inputs, boxes, out_json, visualize, threads) -> None:
 
     \b
     pose:  deploykit infer artifacts/hrnet-w32.onnx street.jpg --boxes boxes.json --visualize viz/
-    re-ID: deploykit infer artifacts/rga.onnx crops/*.jpg --out emb.json
-    gait:  deploykit infer artifacts/gaitgl.onnx seqs/001/nm-01/090/ --out emb.json
+    re-ID: deploykit infer artifacts/rga.onnx crops/*.jpg --out emb.npz
+    gait:  deploykit infer artifacts/gaitgl.onnx seqs/001/nm-01/090/ --out emb.npz
     """
-    from .. import atomic
+    from ..runtime import results as results_io
     from ..runtime.infer import infer_files
 
     result = infer_files(engine, list(inputs), boxes=boxes, visualize=visualize, threads=threads)
-    text = json.dumps(result, indent=1)
+    result = {**result, **results_io.describe_engine(engine)}  # model, engine sha256, metric, output
     if out_json:
-        atomic.write_bytes(out_json, text.encode())
+        results_io.write(out_json, result)
         click.echo(f"wrote {len(result['results'])} result(s) to {out_json}")
     else:
-        click.echo(text)
+        click.echo(json.dumps(result, indent=1))
