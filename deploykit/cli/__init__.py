@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each module registers its verb on `main`)
     check_cmd,
     compare_cmd,
     doctor_cmd,
+    evaluate_cmd,
     export_cmd,
     gallery_cmd,
     infer_cmd,

@@ -51,14 +51,24 @@ def test_gait_infer_gallery_round_trip(tmp_path, gaitbase_engine):
     proc = run_cli("gallery", "add", str(gal), str(tmp_path / "emb.json"))
     assert proc.returncode == 0, proc.stderr
     assert "4 embeddings" in proc.stdout
-    proc = run_cli("gallery", "search", str(gal), str(tmp_path / "emb.json"), "-k", "2")
+    proc = run_cli("gallery", "search", str(gal), str(tmp_path / "emb.json"), "-k", "4")
     hits = json.loads(proc.stdout)
     # each query's nearest entry is itself (distance 0): a search that ignores its input would fail
     assert [h["matches"][0]["index"] for h in hits] == [0, 1, 2, 3]
+    assert [h["matches"][0]["path"] for h in hits] == seqs  # search returns the source path
     proc = run_cli("gallery", "evaluate", str(gal), str(tmp_path / "emb.json"))
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
-    assert 0.0 <= r["mAP"] <= 1.0 and len(r["cmc@1..10"]) >= 1
+    # expected from the search ranking: drop the query's own (same id, same cam) entry; the one
+    # true match (same id, other cam) at position p gives AP 1/p
+    aps = []
+    for h in hits:
+        qid, qcam = h["query"].rsplit("/", 1)[-1].split("_c")
+        ranked = [m for m in h["matches"] if not (m["id"] == qid and m["cam"] == qcam)]
+        aps.append(1 / (1 + [m["id"] for m in ranked].index(qid)))
+    assert r["mAP"] == pytest.approx(np.mean(aps), abs=1e-9)
+    assert r["rank1"] == pytest.approx(np.mean([a == 1 for a in aps]))
+    assert r["num_queries"] == 4 and r["num_valid_queries"] == 4 and "4 of 4 counted" in proc.stderr
 
 
 def test_pose_infer_with_boxes_and_overlay(tmp_path):
