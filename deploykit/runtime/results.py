@@ -173,7 +173,7 @@ def read(path: str | os.PathLike) -> Results:
         try:
             with np.load(p, allow_pickle=False) as z:
                 data = {k: z[k] for k in z.files}
-            meta = json.loads(str(data["meta"]))
+            meta = json.loads(str(data["meta"])) if "meta" in data else None
             records = json.loads(str(data.get("records", "[]")))
         except Exception as exc:  # damaged archive, object arrays: never numpy's pickle advice
             raise BadInputError(f"{p} cannot be read as `deploykit infer` results ({type(exc).__name__}); "
