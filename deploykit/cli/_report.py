@@ -42,6 +42,11 @@ def emit(report: Mapping[str, Any], json_path: Optional[str]) -> None:
         atomic.write_bytes(json_path, (text + "\n").encode())
 
 
+def summary(text: str, json_path: Optional[str]) -> None:
+    """The human summary: on stdout, or on stderr when the JSON report goes to stdout (`--json -`)."""
+    click.echo(text, err=json_path == "-")
+
+
 def say_counts(counted: int, total: int, skipped: Mapping[str, int], what: str = "queries") -> None:
     """One stderr line: how many queries counted and how many were skipped, and why."""
     why = ", ".join(f"{n} {reason}" for reason, n in skipped.items() if n)

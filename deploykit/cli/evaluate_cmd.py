@@ -8,7 +8,7 @@ import click
 
 from ._app import main
 from ._common import handle_errors
-from ._report import emit, json_option, say_counts
+from ._report import emit, json_option, say_counts, summary
 
 _CHUNK = 256  # inputs per `infer_files` call (progress granularity)
 
@@ -90,8 +90,8 @@ def evaluate_market1501(root, engine, output, metric, threads, json_path) -> Non
     m = metric or info["metric"] or "cosine"
     r = score(distance(q, g, m), ql.ids, gl.ids, ql.cams, gl.cams)
     say_counts(r["num_valid_queries"], r["num_queries"], r["skipped"])
-    click.echo(f"market1501: rank-1 {r['rank1']:.4f}  rank-5 {r['rank5']:.4f}  rank-10 {r['rank10']:.4f}  "
-               f"mAP {r['mAP']:.4f}  ({m}; {r['gallery_junk']} junk gallery crops dropped)")
+    summary(f"market1501: rank-1 {r['rank1']:.4f}  rank-5 {r['rank5']:.4f}  rank-10 {r['rank10']:.4f}  "
+            f"mAP {r['mAP']:.4f}  ({m}; {r['gallery_junk']} junk gallery crops dropped)", json_path)
     emit({"metric": m, **{k: v for k, v in r.items() if k != "cmc"}, "cmc@1..20": r["cmc"][:20],
           "engine_sha256": info["engine_sha256"]}, json_path)
 
@@ -131,7 +131,7 @@ def evaluate_casia_b(root, engine, metric, cross_view_gallery, threads, json_pat
     probes_n = sum(v["num_probes"] for v in r.values())
     say_counts(probes_n, probes_n + skipped["sequence type outside the protocol"], skipped, "probe sequences")
     key = "rank1_mean" if cross_view_gallery else "mean"
-    click.echo("casia-b rank-1: " + "  ".join(f"{c} {v[key]:.2f}%" for c, v in r.items()) + f"  ({m})")
+    summary("casia-b rank-1: " + "  ".join(f"{c} {v[key]:.2f}%" for c, v in r.items()) + f"  ({m})", json_path)
     emit({"metric": m, "conditions": r, "skipped": skipped, "engine_sha256": info["engine_sha256"]}, json_path)
 
 
@@ -167,5 +167,5 @@ def evaluate_coco(engine, ann, images, dets, gt_boxes, det_thr, flip, results_ou
     stats = score_keypoints(ann, res)
     say_counts(counts["images_with_people"], counts["images"], {"without a person box": counts["skipped_no_box"]},
                "images")
-    click.echo("coco keypoints: " + "  ".join(f"{k} {v:.4f}" for k, v in stats.items()))
+    summary("coco keypoints: " + "  ".join(f"{k} {v:.4f}" for k, v in stats.items()), json_path)
     emit({**stats, **counts, "boxes": "detections" if dets else "ground truth", "flip": flip}, json_path)
