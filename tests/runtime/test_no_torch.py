@@ -10,7 +10,8 @@ from conftest import BLOCK_TORCH
 def test_runtime_imports_without_torch():
     code = BLOCK_TORCH + ("import deploykit.runtime, deploykit.manifest\n"
                           "import deploykit.runtime.pose, deploykit.runtime.gait, deploykit.runtime.reid\n"
-                          "import deploykit.runtime.match, deploykit.runtime.imageops\n"
+                          "import deploykit.runtime.match, deploykit.runtime.imageops, deploykit.runtime.results\n"
+                          "import deploykit.runtime.coco_eval, deploykit.runtime.match.faiss_gallery\n"
                           "print('ok', 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -76,3 +76,25 @@ def test_default_labels_understand_opengait_and_market1501():
         labels_from_paths(["a"], r"(\d+)")
     with pytest.raises(BadInputError, match="not a valid regex"):
         labels_from_paths(["a"], r"(?P<id>")
+
+
+def test_pgfa_results_build_a_visibility_weighted_gallery(tmp_path):
+    from conftest import run_cli
+    from deploykit.runtime.match import Gallery, distance
+
+    rng = np.random.default_rng(3)
+    n, P = 4, 3
+    vis = rng.integers(0, 2, (n, P)).astype(float)
+    rows = [{"input": f"crops/{i + 1:04d}_c{i % 2 + 1}s1_000001_01.jpg", "global_feat": rng.normal(size=8).tolist(),
+             "part_feats": rng.normal(size=(P, 10)).tolist(), "visibility": vis[i].tolist()} for i in range(n)]
+    data = {"model": "pgfa", "family": "reid", "engine_sha256": "ef" * 32, "metric": "pgfa_visibility_weighted",
+            "embedding_output": "global_feat+part_feats", "results": rows}
+    p = results_io.write(tmp_path / "p.npz", data)
+    emb, name = results_io.read(p).embeddings()
+    assert name == "global_feat+part_feats" and set(emb) == {"global", "parts", "visibility"}
+    np.testing.assert_array_equal(emb["visibility"], vis)
+    proc = run_cli("gallery", "add", str(tmp_path / "g.npz"), str(p))
+    assert proc.returncode == 0 and "(pgfa)" in proc.stdout, proc.stderr
+    g = Gallery.load(tmp_path / "g.npz")
+    assert g.metric == "pgfa" and g.source["output"] == "global_feat+part_feats"
+    np.testing.assert_allclose(g.distances(emb), distance(emb, emb, "pgfa"), atol=1e-6)  # float32 storage
