@@ -25,6 +25,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ...errors import BadInputError
+from ...registry import Registry
 from .. import _checks
 
 Embeddings = Union[np.ndarray, Mapping[str, np.ndarray]]
@@ -221,34 +222,28 @@ class Pgfa(Metric):
         return np.ascontiguousarray(prep["g"], np.float32)
 
 
-_REGISTRY: dict[str, Metric] = {}
+METRIC_REGISTRY: Registry[Metric] = Registry("metric")
 # OpenGait's config names and the name PGFA's manifest records
 _ALIASES = {"euc": "euclidean_per_part_mean", "cos": "cosine_per_part_mean", "pgfa_visibility_weighted": "pgfa"}
 
 
 def register(metric: Metric) -> Metric:
     """Add a metric instance to the registry (a second one of the same name is an error)."""
-    if metric.name in _REGISTRY:
-        raise ValueError(f"metric {metric.name!r} is registered twice")
-    _REGISTRY[metric.name] = metric
-    return metric
+    return METRIC_REGISTRY.register(metric.name, metric)
 
 
 for _cls in (EuclideanPerPartMean, CosinePerPartMean, Cosine, Euclidean, Pgfa):
     register(_cls())
-METRICS = tuple(_REGISTRY)
+METRICS = tuple(m.name for m in METRIC_REGISTRY.values())
 
 
 def get(name: Any, where: str = "metric") -> Metric:
     """The registered metric called `name` (aliases: "euc", "cos", "pgfa_visibility_weighted")."""
-    key = _ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in _REGISTRY:
-        import difflib
-
-        close = difflib.get_close_matches(key, list(_REGISTRY) + list(_ALIASES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise BadInputError(f"{where}: metric={name!r} is not one of {list(_REGISTRY)}{hint}")
-    return _REGISTRY[key]
+    key = str(name).lower()
+    try:
+        return METRIC_REGISTRY.get(_ALIASES.get(key, key))
+    except BadInputError as exc:
+        raise BadInputError(f"{where}: {exc} (metrics: {', '.join(METRICS)})") from None
 
 
 def canonical(name: Optional[str]) -> Optional[str]:
