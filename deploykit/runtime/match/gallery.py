@@ -341,7 +341,8 @@ def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         with np.load(p, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except Exception as exc:  # damaged members, object arrays: never numpy's pickle advice
-        raise BadInputError(f"gallery {p} is damaged or not a deploykit gallery ({type(exc).__name__}); {fix}") from None
+        raise BadInputError(f"gallery {p} is damaged or not a deploykit gallery ({type(exc).__name__}); "
+                            f"{fix}") from None
     try:
         meta = json.loads(str(data.pop("meta")))
     except Exception:

@@ -58,8 +58,9 @@ def evaluate_market1501(dist: Any, query_ids: Any, gallery_ids: Any, query_cams:
     where = "evaluate_market1501"
     d = distance_matrix(dist, where)
     nq, ng = d.shape
-    qid, gid = labels(query_ids, nq, "query_ids", where).astype(str), labels(gallery_ids, ng, "gallery_ids", where).astype(str)
-    qc, gc = labels(query_cams, nq, "query_cams", where).astype(str), labels(gallery_cams, ng, "gallery_cams", where).astype(str)
+    qid, qc = (labels(x, nq, n, where).astype(str) for x, n in ((query_ids, "query_ids"), (query_cams, "query_cams")))
+    gid, gc = (labels(x, ng, n, where).astype(str) for x, n in ((gallery_ids, "gallery_ids"),
+                                                               (gallery_cams, "gallery_cams")))
     junk = [str(j) for j in junk_ids]
     gkeep = ~np.isin(gid, junk)
     d, gid, gc = d[:, gkeep], gid[gkeep], gc[gkeep]
