@@ -12,10 +12,10 @@ fi
 PY="$VENV/bin/python"
 stamp="$VENV/.deploykit-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/constraints.txt -nt "$stamp" ]; then
-  echo "[setup] installing torch 2.13.0 (CPU) and deploykit[export,dev,faiss,openvino] into $VENV" >&2
+  echo "[setup] installing torch 2.13.0 (CPU) and deploykit[export,dev,faiss,openvino,eval] into $VENV" >&2
   "$PY" -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
-  "$PY" -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e '.[export,dev,faiss,openvino]' 2>&1 \
+  "$PY" -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e '.[export,dev,faiss,openvino,eval]' 2>&1 \
     | grep -v '^WARNING: Location' || true
-  "$PY" -c "import torch, onnx, onnxruntime, onnx_graphsurgeon, deploykit" || { echo "[setup] install failed" >&2; exit 1; }
+  "$PY" -c "import torch, onnx, onnxruntime, onnx_graphsurgeon, openvino, pycocotools, deploykit" || { echo "[setup] install failed" >&2; exit 1; }
   touch "$stamp"
 fi
