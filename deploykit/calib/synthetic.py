@@ -21,7 +21,6 @@ def walking_silhouettes(rng: np.random.Generator, frames: int) -> list[np.ndarra
     Random per sequence: height (110-200 px), horizontal start and speed, gait phase and period,
     body proportions and a little mask noise.
     """
-    cv2 = _cv2()
     H, W = CANVAS_HW
     height = rng.uniform(110, 200)
     x0, speed = rng.uniform(0.3, 0.7) * W, rng.uniform(-3.0, 3.0)
@@ -33,38 +32,53 @@ def walking_silhouettes(rng: np.random.Generator, frames: int) -> list[np.ndarra
         m = np.zeros((H, W), np.uint8)
         ang = 0.45 * math.sin(2 * math.pi * t / period + phase)
         cx, foot = x0 + speed * t, H - 10 - rng.uniform(0, 2)
-        top = foot - height
-        head_r = height * 0.07
-        hip = (cx, top + height * 0.52)
-        shoulder = (cx, top + height * 0.2)
-        cv2.circle(m, (int(cx), int(top + head_r)), int(head_r), 255, -1)
-        cv2.ellipse(m, (int(cx), int((shoulder[1] + hip[1]) / 2)), (int(torso_w), int((hip[1] - shoulder[1]) / 2)),
-                    0, 0, 360, 255, -1)
-        leg = height * 0.48
-        for sgn in (1, -1):
-            knee = (hip[0] + sgn * math.sin(ang) * leg * 0.5, hip[1] + math.cos(ang) * leg * 0.5)
-            ft = (knee[0] + sgn * math.sin(ang * 0.6) * leg * 0.5, min(foot, knee[1] + leg * 0.5))
-            cv2.line(m, tuple(map(int, hip)), tuple(map(int, knee)), 255, max(1, int(leg_w)))
-            cv2.line(m, tuple(map(int, knee)), tuple(map(int, ft)), 255, max(1, int(leg_w * 0.8)))
-            hand = (shoulder[0] - sgn * math.sin(ang) * height * 0.3, shoulder[1] + height * 0.3)
-            cv2.line(m, tuple(map(int, shoulder)), tuple(map(int, hand)), 255, max(1, int(arm_w)))
+        draw_walker(m, cx, foot, height, ang, torso_w, leg_w, arm_w)
         noise = rng.random((H, W)) < 0.002
         m[noise] = 255 - m[noise]
         out.append(m)
     return out
 
 
+def draw_walker(m: np.ndarray, cx: float, foot: float, height: float, ang: float, torso_w: float, leg_w: float,
+                arm_w: float, *, head: float = 0.07, shoulder: float = 0.2, hip: float = 0.52, leg: float = 0.48,
+                knee: float = 0.6, arm_swing: float = 0.3, arm_len: float = 0.3, lean: float = 0.0,
+                value: int = 255) -> None:
+    """Draw one stick-and-ellipse walker into the uint8 mask `m` [H, W] (in place).
+
+    Args:
+        cx, foot: the figure's centre column and foot row (pixels); height: its height (pixels).
+        ang: leg swing angle of this frame (radians; the legs swing by +-ang, the arms against them).
+        torso_w, leg_w, arm_w: torso half-width and limb thicknesses (pixels).
+        head, shoulder, hip, leg, arm_len: head radius, shoulder/hip row, leg and arm length, as
+            fractions of `height` (defaults 0.07, 0.2, 0.52, 0.48, 0.3).
+        knee: shank swing relative to the thigh (default 0.6); arm_swing: hand offset per sin(ang)
+            as a fraction of height (default 0.3); lean: forward lean (shoulders shift by
+            lean x 0.3 x height, the head by lean x 0.45 x height; default 0).
+        value: the fill value (default 255).
+    """
+    cv2 = _cv2()
+    top = foot - height
+    head_r = height * head
+    hip_p = (cx, top + height * hip)
+    sh = (cx + lean * height * 0.3, top + height * shoulder)
+    cv2.circle(m, (int(cx + lean * height * 0.45), int(top + head_r)), int(head_r), value, -1)
+    cv2.ellipse(m, (int((sh[0] + hip_p[0]) / 2), int((sh[1] + hip_p[1]) / 2)), (int(torso_w), int((hip_p[1] - sh[1]) / 2)),
+                0, 0, 360, value, -1)
+    ll = height * leg
+    for sgn in (1, -1):
+        kn = (hip_p[0] + sgn * math.sin(ang) * ll * 0.5, hip_p[1] + math.cos(ang) * ll * 0.5)
+        ft = (kn[0] + sgn * math.sin(ang * knee) * ll * 0.5, min(foot, kn[1] + ll * 0.5))
+        cv2.line(m, tuple(map(int, hip_p)), tuple(map(int, kn)), value, max(1, int(leg_w)))
+        cv2.line(m, tuple(map(int, kn)), tuple(map(int, ft)), value, max(1, int(leg_w * 0.8)))
+        hand = (sh[0] - sgn * math.sin(ang) * height * arm_swing, sh[1] + height * arm_len)
+        cv2.line(m, tuple(map(int, sh)), tuple(map(int, hand)), value, max(1, int(arm_w)))
+
+
 def person_image(rng: np.random.Generator, hw: tuple[int, int] = (256, 192)) -> np.ndarray:
     """One uint8 BGR [h, w, 3] image: smooth coloured clutter with a figure in the middle."""
     cv2 = _cv2()
     h, w = hw
-    low = rng.uniform(0, 255, (6, 5, 3)).astype(np.float32)
-    img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
-    for _ in range(int(rng.integers(3, 9))):  # background objects
-        c = tuple(float(v) for v in rng.uniform(0, 255, 3))
-        p1 = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
-        p2 = (int(p1[0] + rng.uniform(-60, 60)), int(p1[1] + rng.uniform(-60, 60)))
-        cv2.rectangle(img, p1, p2, c, -1)
+    img = clutter(rng, hw)
     cx, skin = w / 2 + rng.uniform(-15, 15), tuple(float(v) for v in rng.uniform(60, 230, 3))
     shirt, pants = (tuple(float(v) for v in rng.uniform(0, 255, 3)) for _ in range(2))
     cv2.circle(img, (int(cx), int(h * 0.12)), int(h * 0.07), skin, -1)
@@ -76,3 +90,17 @@ def person_image(rng: np.random.Generator, hw: tuple[int, int] = (256, 192)) -> 
                  skin, max(2, int(w * 0.05)))
     img = img + rng.normal(0, 6, img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def clutter(rng: np.random.Generator, hw: tuple[int, int]) -> np.ndarray:
+    """Background clutter, float32 BGR [h, w, 3] in about [0, 255]: smooth colour plus 3-8 rectangles."""
+    cv2 = _cv2()
+    h, w = hw
+    low = rng.uniform(0, 255, (6, 5, 3)).astype(np.float32)
+    img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    for _ in range(int(rng.integers(3, 9))):  # background objects
+        c = tuple(float(v) for v in rng.uniform(0, 255, 3))
+        p1 = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        p2 = (int(p1[0] + rng.uniform(-60, 60)), int(p1[1] + rng.uniform(-60, 60)))
+        cv2.rectangle(img, p1, p2, c, -1)
+    return img
