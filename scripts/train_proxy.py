@@ -27,8 +27,10 @@ HERE = Path(__file__).resolve().parent.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-# Held-out protocol of the gait proxy: other identities (another seed), gallery = each identity's
-# first "nm" sequence, probes = the rest (nm, bg, cl). Shared with tests/scripts/test_train_proxy.py.
+# Held-out protocol of the gait proxy: other identities (another seed) seen from every view in
+# synth.VIEWS while training sees side views only (--train-views 90), gallery = each identity's
+# first sequence, probes = the rest (nm, bg, cl); --eval-ids changes the identity count. Side views
+# alone would be too easy (rank-1 0.99 after 200 steps): cross-view keeps the metric informative.
 GAIT_EVAL = dict(num_ids=24, seqs_per_id=6, frames=30, seed=1000)
 
 
@@ -43,6 +45,19 @@ def gait_rank1(emb: np.ndarray, ids: np.ndarray, conds: np.ndarray, seqs_per_id:
         sel = conds[~gal] == c
         res[str(c)] = evaluate(d[sel], ids[~gal][sel], ids[gal])
     return {k: {"rank1": float(v["cmc"][0]), "mAP": float(v["mAP"])} for k, v in res.items()}
+
+
+def _gait_eval(net, sils, ids, conds, protocol: dict, label: str) -> dict:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        emb = torch.cat([net(torch.from_numpy(sils[i:i + 8])) for i in range(0, len(sils), 8)]).numpy()
+    res = gait_rank1(emb, ids, conds, protocol["seqs_per_id"])
+    print(f"held-out {label} (seed {protocol['seed']}, {protocol['num_ids']} ids, all views, chance "
+          f"{1.0 / protocol['num_ids']:.3f}): "
+          + ", ".join(f"{k} rank-1 {v['rank1']:.3f} mAP {v['mAP']:.3f}" for k, v in res.items()), flush=True)
+    return res
 
 
 def _setup(seed: int, threads: int):
@@ -78,8 +93,10 @@ def train_gait(args) -> None:
     from deploykit.synth import walkers
 
     t0 = time.time()
-    sils, ids, _ = walkers(args.train_ids, args.seqs_per_id, 30, seed=args.seed)
-    ev_sils, ev_ids, ev_conds = walkers(**GAIT_EVAL)
+    views = tuple(int(v) for v in args.train_views.split(","))
+    sils, ids, _, _ = walkers(args.train_ids, args.seqs_per_id, 30, seed=args.seed, views=views)
+    protocol = dict(GAIT_EVAL, num_ids=args.eval_ids)
+    ev_sils, ev_ids, ev_conds, _ = walkers(**protocol)
     print(f"data: train {sils.shape} ({args.train_ids} ids), held-out {ev_sils.shape} in {time.time() - t0:.0f} s",
           flush=True)
     torch.manual_seed(args.seed)
@@ -87,6 +104,8 @@ def train_gait(args) -> None:
     head = torch.nn.Linear(net.Head.fc_bin.shape[-1], args.train_ids)  # CE on the part-mean (training only)
     opt = torch.optim.Adam(list(net.parameters()) + list(head.parameters()), lr=args.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.steps * 0.7)], 0.1)
+    baseline = _gait_eval(net, ev_sils, ev_ids, ev_conds, protocol, "random weights (before training)")
+    net.train()
     rng = np.random.default_rng(args.seed + 1)
     by_id = [np.flatnonzero(ids == i) for i in range(args.train_ids)]
     start, step = time.time(), 0
@@ -111,18 +130,62 @@ def train_gait(args) -> None:
         if step % args.log_every == 0 or step == args.steps:
             print(f"step {step}/{args.steps} triplet {loss_t.item():.4f} ce {loss_c.item():.3f} "
                   f"{time.time() - start:.0f} s", flush=True)
-    net.eval()
-    with torch.no_grad():
-        emb = torch.cat([net(torch.from_numpy(ev_sils[i:i + 8])) for i in range(0, len(ev_sils), 8)]).numpy()
-    res = gait_rank1(emb, ev_ids, ev_conds, GAIT_EVAL["seqs_per_id"])
-    chance = 1.0 / GAIT_EVAL["num_ids"]
-    print(f"held-out (seed {GAIT_EVAL['seed']}, {GAIT_EVAL['num_ids']} ids, chance {chance:.3f}): "
-          + ", ".join(f"{k} rank-1 {v['rank1']:.3f} mAP {v['mAP']:.3f}" for k, v in res.items()), flush=True)
-    _save(net, step, args, {"task": "deploykit.synth.walkers", "heldout": res, "heldout_protocol": GAIT_EVAL})
+    res = _gait_eval(net, ev_sils, ev_ids, ev_conds, protocol, "trained")
+    _save(net, step, args, {"task": "deploykit.synth.walkers", "heldout": res, "heldout_protocol": protocol,
+                            "heldout_random_weights": baseline, "train_views": args.train_views})
     print(f"total {time.time() - t0:.0f} s", flush=True)
 
 
-def _save(net, step: int, args, extra: dict) -> None:
+def pck(pred_hm: np.ndarray, gt_kp: np.ndarray, input_hw, thr: float = 0.5) -> float:
+    """HRNet's training accuracy: argmax joints vs the truth, distance / (heatmap size / 10) < thr.
+
+    pred_hm [n, 17, hh, hw], gt_kp [n, 17, 2] in input pixels -> share of joints within thr."""
+    n, j, hh, hw = pred_hm.shape
+    flat = pred_hm.reshape(n, j, -1).argmax(-1)
+    xy = np.stack([flat % hw, flat // hw], -1).astype(np.float64)
+    gt = gt_kp / np.array([input_hw[1] / hw, input_hw[0] / hh])
+    d = np.linalg.norm((xy - gt) / np.array([hw / 10, hh / 10]), axis=-1)
+    return float((d < thr).mean())
+
+
+def train_pose(args) -> None:
+    torch = _setup(args.seed, args.threads)
+    from deploykit import models
+    from deploykit.synth import heatmap_targets, pose_figures
+
+    net = models.build(args.model).train()
+    spec = models.spec(args.model)
+    size = tuple(spec.input_specs()[0].shape[2:])  # the registry's input (h, w): no override needed
+    ev_x, ev_kp, _ = pose_figures(args.eval_ids, seed=1000, size=size)
+    with torch.no_grad():
+        hm_hw = tuple(net(torch.from_numpy(ev_x[:1])).shape[2:])
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    start, step = time.time(), 0
+    while step < args.steps:
+        if time.time() - start > args.minutes * 60:
+            print(f"WARNING: stopped at step {step} of {args.steps} by --minutes {args.minutes}; this run is not "
+                  f"reproducible", flush=True)
+            break
+        x, kp, _ = pose_figures(args.p * args.k, seed=args.seed * 1_000_003 + step, size=size)
+        target = torch.from_numpy(heatmap_targets(kp, size, hm_hw))
+        loss = 0.5 * torch.nn.functional.mse_loss(net(torch.from_numpy(x)), target)  # HRNet's JointsMSELoss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % args.log_every == 0 or step == args.steps:
+            print(f"step {step}/{args.steps} mse {loss.item():.6f} {time.time() - start:.0f} s", flush=True)
+    net.eval()
+    with torch.no_grad():
+        hm = torch.cat([net(torch.from_numpy(ev_x[i:i + 8])) for i in range(0, len(ev_x), 8)]).numpy()
+    res = {"pck@0.5": pck(hm, ev_kp, size), "pck@0.2": pck(hm, ev_kp, size, 0.2)}
+    print(f"held-out ({args.eval_ids} figures, seed 1000): " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()),
+          flush=True)
+    _save(net, step, args, {"task": "deploykit.synth.pose_figures", "heldout": res}, layout="state_dict")
+
+
+def _save(net, step: int, args, extra: dict, layout: str = "model") -> None:
+    """fp16 state dict under the upstream wrapper key: OpenGait `model`, HRNet `state_dict`."""
     import torch
 
     sd = {k: (v.detach().half() if v.is_floating_point() else v.detach()) for k, v in net.state_dict().items()}
@@ -131,9 +194,9 @@ def _save(net, step: int, args, extra: dict) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    torch.save({"model": sd, "iteration": step, "proxy": meta}, tmp)
+    torch.save({layout: sd, "iteration" if layout == "model" else "epoch": step, "proxy": meta}, tmp)
     os.replace(tmp, out)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, fp16, {{'model', 'iteration', 'proxy'}})", flush=True)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, fp16, under {layout!r})", flush=True)
 
 
 def _plain(x):
@@ -145,8 +208,9 @@ def _plain(x):
     return x if isinstance(x, (str, int, float, bool)) else str(x)
 
 
-FAMILIES = {"gait": train_gait}
-DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=200, lr=1e-3)}
+FAMILIES = {"gait": train_gait, "pose": train_pose}
+DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=200, lr=1e-3),
+            "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=2000, lr=1e-3)}
 
 
 def main(argv=None) -> None:
@@ -164,6 +228,8 @@ def main(argv=None) -> None:
     ap.add_argument("--p", type=int, default=6, help="identities per batch (default 6)")
     ap.add_argument("--k", type=int, default=3, help="sequences per identity in a batch (default 3)")
     ap.add_argument("--train-frames", type=int, default=6, help="frames per training clip (default 6)")
+    ap.add_argument("--train-views", default="90", help="gait: training views, comma-separated (default 90)")
+    ap.add_argument("--eval-ids", type=int, default=GAIT_EVAL["num_ids"], help="held-out identities (default 24)")
     ap.add_argument("--ce", type=float, default=1.0, help="cross-entropy weight (default 1)")
     ap.add_argument("--log-every", type=int, default=10)
     args = ap.parse_args(argv)

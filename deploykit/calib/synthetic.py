@@ -42,7 +42,7 @@ def walking_silhouettes(rng: np.random.Generator, frames: int) -> list[np.ndarra
 def draw_walker(m: np.ndarray, cx: float, foot: float, height: float, ang: float, torso_w: float, leg_w: float,
                 arm_w: float, *, head: float = 0.07, shoulder: float = 0.2, hip: float = 0.52, leg: float = 0.48,
                 knee: float = 0.6, arm_swing: float = 0.3, arm_len: float = 0.3, lean: float = 0.0,
-                value: int = 255) -> None:
+                depth: float = 1.0, spread: float = 0.0, value: int = 255) -> None:
     """Draw one stick-and-ellipse walker into the uint8 mask `m` [H, W] (in place).
 
     Args:
@@ -54,23 +54,26 @@ def draw_walker(m: np.ndarray, cx: float, foot: float, height: float, ang: float
         knee: shank swing relative to the thigh (default 0.6); arm_swing: hand offset per sin(ang)
             as a fraction of height (default 0.3); lean: forward lean (shoulders shift by
             lean x 0.3 x height, the head by lean x 0.45 x height; default 0).
+        depth: foreshortening of the walking-direction offsets (1 = side view, 0 = frontal; default 1).
+        spread: sideways offset of each hip and shoulder joint from the centre line (pixels; default 0).
         value: the fill value (default 255).
     """
     cv2 = _cv2()
     top = foot - height
     head_r = height * head
-    hip_p = (cx, top + height * hip)
-    sh = (cx + lean * height * 0.3, top + height * shoulder)
-    cv2.circle(m, (int(cx + lean * height * 0.45), int(top + head_r)), int(head_r), value, -1)
-    cv2.ellipse(m, (int((sh[0] + hip_p[0]) / 2), int((sh[1] + hip_p[1]) / 2)), (int(torso_w), int((hip_p[1] - sh[1]) / 2)),
-                0, 0, 360, value, -1)
+    hip_c = (cx, top + height * hip)
+    sh_c = (cx + depth * lean * height * 0.3, top + height * shoulder)
+    cv2.circle(m, (int(cx + depth * lean * height * 0.45), int(top + head_r)), int(head_r), value, -1)
+    cv2.ellipse(m, (int((sh_c[0] + hip_c[0]) / 2), int((sh_c[1] + hip_c[1]) / 2)),
+                (int(torso_w), int((hip_c[1] - sh_c[1]) / 2)), 0, 0, 360, value, -1)
     ll = height * leg
     for sgn in (1, -1):
-        kn = (hip_p[0] + sgn * math.sin(ang) * ll * 0.5, hip_p[1] + math.cos(ang) * ll * 0.5)
-        ft = (kn[0] + sgn * math.sin(ang * knee) * ll * 0.5, min(foot, kn[1] + ll * 0.5))
+        hip_p, sh = (hip_c[0] + sgn * spread, hip_c[1]), (sh_c[0] + sgn * spread, sh_c[1])
+        kn = (hip_p[0] + depth * sgn * math.sin(ang) * ll * 0.5, hip_p[1] + math.cos(ang) * ll * 0.5)
+        ft = (kn[0] + depth * sgn * math.sin(ang * knee) * ll * 0.5, min(foot, kn[1] + ll * 0.5))
         cv2.line(m, tuple(map(int, hip_p)), tuple(map(int, kn)), value, max(1, int(leg_w)))
         cv2.line(m, tuple(map(int, kn)), tuple(map(int, ft)), value, max(1, int(leg_w * 0.8)))
-        hand = (sh[0] - sgn * math.sin(ang) * height * arm_swing, sh[1] + height * arm_len)
+        hand = (sh[0] - depth * sgn * math.sin(ang) * height * arm_swing, sh[1] + height * arm_len)
         cv2.line(m, tuple(map(int, sh)), tuple(map(int, hand)), value, max(1, int(arm_w)))
 
 

@@ -9,8 +9,8 @@ Every generator is deterministic: the same arguments give the same bytes. These 
 that make accuracy measurable here; they are not a camera's data.
 """
 
-from .gait import CONDITIONS, WalkerIdentity, walkers
+from .gait import CONDITIONS, VIEWS, WalkerIdentity, walkers
 from .pose import COCO_KEYPOINTS, heatmap_targets, pose_figures
 from .reid import reid_persons
 
-__all__ = ["CONDITIONS", "COCO_KEYPOINTS", "WalkerIdentity", "heatmap_targets", "pose_figures", "reid_persons", "walkers"]
+__all__ = ["CONDITIONS", "VIEWS", "COCO_KEYPOINTS", "WalkerIdentity", "heatmap_targets", "pose_figures", "reid_persons", "walkers"]

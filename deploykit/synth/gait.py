@@ -21,6 +21,7 @@ from ..calib.synthetic import CANVAS_HW, draw_walker
 from ..errors import BadInputError
 
 CONDITIONS = ("nm", "bg", "cl")
+VIEWS = (36, 54, 72, 90, 108, 126, 144)  # CASIA-B's views without the near-frontal/back ones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +49,19 @@ class WalkerIdentity:
                    swing=u(0.3, 0.6), arm_swing=u(0.1, 0.4), knee=u(0.3, 0.9), lean=u(-0.12, 0.12))
 
 
-def walker_frames(ident: WalkerIdentity, rng: np.random.Generator, frames: int, cond: str = "nm") -> list[np.ndarray]:
-    """One sequence of `ident`: `frames` raw uint8 [240, 320] masks (0/255) under condition `cond`."""
+def walker_frames(ident: WalkerIdentity, rng: np.random.Generator, frames: int, cond: str = "nm",
+                  view: float = 90.0) -> list[np.ndarray]:
+    """One sequence of `ident`: `frames` raw uint8 [240, 320] masks (0/255) under condition `cond`, seen
+    from `view` degrees (90 = side view; walking-direction motion shrinks by sin(view), the body
+    widens towards frontal views, and views above 90 are mirrored)."""
+    profile = abs(math.sin(math.radians(view)))  # 1 side view, 0 frontal
     H, W = CANVAS_HW
     height = rng.uniform(120, 200)  # removed by the pretreatment (height 64), kept for realism
     x0, dx = rng.uniform(0.3, 0.7) * W, rng.uniform(-2.0, 2.0)
     period = ident.period * rng.uniform(0.94, 1.06)  # walking speed
     phase, noise_p = rng.uniform(0, 2 * math.pi), rng.uniform(0.0005, 0.004)
     torso_w = ident.torso_w * (rng.uniform(1.3, 1.6) if cond == "cl" else rng.uniform(0.95, 1.05))
+    torso_w *= profile + (1 - profile) * 1.6  # a body is wider seen from the front than from the side
     bag = (rng.uniform(0.06, 0.1), rng.uniform(0.08, 0.14), rng.choice([-1.0, 1.0])) if cond == "bg" else None
     out = []
     for t in range(frames):
@@ -64,7 +70,8 @@ def walker_frames(ident: WalkerIdentity, rng: np.random.Generator, frames: int, 
         cx, foot = x0 + dx * t, H - 10 - rng.uniform(0, 2)
         draw_walker(m, cx, foot, height, ang, torso_w * height, ident.leg_w * height, ident.arm_w * height,
                     head=ident.head, shoulder=ident.shoulder, hip=ident.hip, leg=ident.leg, knee=ident.knee,
-                    arm_swing=ident.arm_swing, lean=ident.lean)
+                    arm_swing=ident.arm_swing, lean=ident.lean, depth=profile,
+                    spread=(1 - profile) * ident.torso_w * height * 0.8)
         top = foot - height
         if cond == "cl":  # the coat's skirt over the thighs
             pp._cv2().ellipse(m, (int(cx), int(top + height * (ident.hip + 0.06))),
@@ -79,7 +86,7 @@ def walker_frames(ident: WalkerIdentity, rng: np.random.Generator, frames: int, 
         box = m[r0:r1, c0:c1]
         flip = rng.random(box.shape) < noise_p * 3
         box[flip] = 255 - box[flip]
-        out.append(m)
+        out.append(np.ascontiguousarray(m[:, ::-1]) if view > 90 else m)
     return out
 
 
@@ -96,12 +103,13 @@ def _pretreat(raw: Sequence[np.ndarray], frames: int, size: tuple[int, int]) -> 
 
 
 def walkers(num_ids: int, seqs_per_id: int, frames: int, seed: int, size: tuple[int, int] = (64, 44),
-            conditions: Sequence[str] = CONDITIONS, first_id: int = 0,
+            conditions: Sequence[str] = CONDITIONS, views: Sequence[float] = VIEWS, first_id: int = 0,
             identities: Optional[Sequence[WalkerIdentity]] = None):
     """Silhouette clips of `num_ids` synthetic walkers, `seqs_per_id` sequences each.
 
     Identities are drawn from `seed`, so another seed gives other walkers (held-out sets use
-    another seed). Sequence k of an identity has condition `conditions[k % len(conditions)]`.
+    another seed). Sequence k of an identity has condition `conditions[k % len(conditions)]`; its
+    view is drawn from `views`.
 
     Args:
         num_ids: identities (>= 1); seqs_per_id: sequences per identity (>= 1); frames: frames per
@@ -110,12 +118,14 @@ def walkers(num_ids: int, seqs_per_id: int, frames: int, seed: int, size: tuple[
         size: (h, w) of a frame after the pretreatment and cutting; default (64, 44) (OpenGait
             CASIA-B); (128, 88) for GLN.
         conditions: the cycle of conditions; default ("nm", "bg", "cl").
+        views: the views to draw from (degrees, 90 = side view); default `VIEWS` (36 to 144 in
+            steps of 18, as CASIA-B); (90,) gives side views only.
         first_id: the id of the first identity (ids are first_id .. first_id + num_ids - 1); default 0.
         identities: the identities to render instead of drawing them (len == num_ids); default None.
 
     Returns:
         sils float32 `[num_ids * seqs_per_id, frames, h, w]` in [0, 1], ids int64 `[n]`, conds
-        `[n]` str array ("nm"/"bg"/"cl").
+        `[n]` str array ("nm"/"bg"/"cl"), views int64 `[n]` (degrees).
     """
     if min(int(num_ids), int(seqs_per_id), int(frames)) < 1:
         raise BadInputError(f"walkers: num_ids {num_ids}, seqs_per_id {seqs_per_id}, frames {frames}; each must be "
@@ -127,11 +137,17 @@ def walkers(num_ids: int, seqs_per_id: int, frames: int, seed: int, size: tuple[
     idents = list(identities) if identities is not None else [WalkerIdentity.draw(rng) for _ in range(int(num_ids))]
     if len(idents) != int(num_ids):
         raise BadInputError(f"walkers: {len(idents)} identities given for num_ids {num_ids}; give one per id")
-    sils, ids, conds = [], [], []
+    if not views:
+        raise BadInputError("walkers: views is empty; give at least one view in degrees (90 = side view)")
+    sils, ids, conds, vs = [], [], [], []
     for i, ident in enumerate(idents):
         for k in range(int(seqs_per_id)):
             cond = conditions[k % len(conditions)]
-            sils.append(_pretreat(walker_frames(ident, rng, int(frames), cond), int(frames), size))
+            # one view: no draw, so the stream (and the bytes) equal a side-view-only generator's
+            view = float(views[int(rng.integers(len(views)))] if len(views) > 1 else views[0])
+            sils.append(_pretreat(walker_frames(ident, rng, int(frames), cond, view), int(frames), size))
             ids.append(first_id + i)
             conds.append(cond)
-    return np.stack(sils).astype(np.float32), np.asarray(ids, np.int64), np.asarray(conds)
+            vs.append(view)
+    return (np.stack(sils).astype(np.float32), np.asarray(ids, np.int64), np.asarray(conds),
+            np.asarray(vs, np.int64))

@@ -20,18 +20,19 @@ def _digest(*arrays) -> str:
 
 
 def test_walkers_shapes_labels_and_determinism():
-    sils, ids, conds = walkers(3, 4, 8, seed=5)
+    sils, ids, conds, views = walkers(3, 4, 8, seed=5)
     assert sils.shape == (12, 8, 64, 44) and sils.dtype == np.float32
     assert 0.0 <= sils.min() and sils.max() <= 1.0 and sils.mean() > 0.05  # a figure, not an empty frame
     assert ids.dtype == np.int64 and ids.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     assert conds.tolist()[:4] == ["nm", "bg", "cl", "nm"]
+    assert views.dtype == np.int64 and set(views.tolist()) <= {36, 54, 72, 90, 108, 126, 144}
     assert _digest(sils, ids) == _digest(*walkers(3, 4, 8, seed=5)[:2])
     assert _digest(sils) != _digest(walkers(3, 4, 8, seed=6)[0])
 
 
 def test_walkers_identity_is_in_the_clips():
     # the same walker's two nm sequences are closer (mean frame) than two different walkers' are
-    sils, ids, _ = walkers(6, 4, 30, seed=0, conditions=("nm",))
+    sils, ids, _, _ = walkers(6, 4, 30, seed=0, conditions=("nm",), views=(90,))
     m = sils.mean(1).reshape(len(ids), -1)
     d = np.linalg.norm(m[:, None] - m[None], axis=-1)
     same = (ids[:, None] == ids[None]) & ~np.eye(len(ids), dtype=bool)
@@ -42,6 +43,8 @@ def test_walkers_gln_size_and_bad_input():
     assert walkers(1, 1, 2, seed=0, size=(128, 88))[0].shape == (1, 2, 128, 88)
     with pytest.raises(BadInputError, match="conditions"):
         walkers(1, 1, 2, seed=0, conditions=("run",))
+    with pytest.raises(BadInputError, match="views"):
+        walkers(1, 1, 2, seed=0, views=())
     with pytest.raises(BadInputError, match=">= 1"):
         walkers(0, 1, 2, seed=0)
 
