@@ -154,6 +154,9 @@ def train_pose(args) -> None:
     from deploykit.synth import heatmap_targets, pose_figures
 
     net = models.build(args.model).train()
+    for m in net.modules():  # the registry randomises BatchNorm for parity work; train from the usual init
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_parameters()
     spec = models.spec(args.model)
     size = tuple(spec.input_specs()[0].shape[2:])  # the registry's input (h, w): no override needed
     ev_x, ev_kp, _ = pose_figures(args.eval_ids, seed=1000, size=size)

@@ -73,6 +73,7 @@ def test_proxy_recognises_heldout_walkers_in_onnxruntime(exported, tmp_path):
     assert trained >= random + 0.15, (trained, random)
 
 
+@pytest.mark.slow  # two short training runs: about 1 minute idle, 4 on a loaded 2-core machine
 def test_train_proxy_is_deterministic(tmp_path):
     import torch
 
