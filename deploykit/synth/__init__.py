@@ -13,4 +13,5 @@ from .gait import CONDITIONS, VIEWS, WalkerIdentity, walkers
 from .pose import COCO_KEYPOINTS, heatmap_targets, pose_figures
 from .reid import reid_persons
 
-__all__ = ["CONDITIONS", "VIEWS", "COCO_KEYPOINTS", "WalkerIdentity", "heatmap_targets", "pose_figures", "reid_persons", "walkers"]
+__all__ = ["CONDITIONS", "VIEWS", "COCO_KEYPOINTS", "WalkerIdentity", "heatmap_targets", "pose_figures",
+           "reid_persons", "walkers"]

@@ -3,7 +3,8 @@
 An identity fixes the body (head size, shoulder and hip rows, leg length, torso and limb widths),
 the stride period, leg and arm swing, knee bend and forward lean. Each sequence of an identity
 varies the start phase, walking speed (a few percent of the period), mask noise, and its condition:
-"nm" (normal), "bg" (a carried bag) or "cl" (a coat: a wider, longer torso). The figure is drawn by
+"nm" (normal), "bg" (a carried bag) or "cl" (a coat: a wider, longer torso), and its view (36-144
+degrees, as CASIA-B; 90 = side view). The figure is drawn by
 `calib.synthetic.draw_walker` on CASIA-B's 240x320 canvas and goes through the runtime's OpenGait
 pretreatment, so the clips are exactly what a gait engine is fed. numpy + OpenCV, no torch.
 """

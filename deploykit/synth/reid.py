@@ -67,7 +67,8 @@ def _render(p: PersonIdentity, rng: np.random.Generator, gain: np.ndarray) -> np
         cv2.line(img, (int(cx + sgn * sh_w * 0.5), y(0.23)), (int(hx), y(0.5)), p.shirt, max(2, int(0.05 * s)))
         cv2.circle(img, (int(hx), y(0.51)), max(1, int(0.025 * s)), p.skin, -1)
     if p.strap:
-        cv2.line(img, (int(cx - sh_w * 0.4), y(0.21)), (int(cx + sh_w * 0.45), y(hip)), p.bag_colour, max(1, int(0.02 * s)))
+        cv2.line(img, (int(cx - sh_w * 0.4), y(0.21)), (int(cx + sh_w * 0.45), y(hip)), p.bag_colour,
+                 max(1, int(0.02 * s)))
     if p.bag:
         bx = int(cx + p.bag * (sh_w * 0.6 + 0.05 * s))
         cv2.rectangle(img, (bx - int(0.05 * s), y(hip - 0.06)), (bx + int(0.05 * s), y(hip + 0.08)), p.bag_colour, -1)
@@ -75,8 +76,8 @@ def _render(p: PersonIdentity, rng: np.random.Generator, gain: np.ndarray) -> np
     cv2.circle(img, (int(cx), y(0.2) - head_r), head_r, p.skin, -1)
     cv2.ellipse(img, (int(cx), y(0.2) - head_r), (head_r, head_r), 0, 180, 360, p.hair, -1)  # hair on top
     if p.hat:
-        cv2.rectangle(img, (int(cx) - head_r - 2, y(0.2) - 2 * head_r - 3), (int(cx) + head_r + 2, y(0.2) - int(1.6 * head_r)),
-                      p.hair, -1)
+        cv2.rectangle(img, (int(cx) - head_r - 2, y(0.2) - 2 * head_r - 3),
+                      (int(cx) + head_r + 2, y(0.2) - int(1.6 * head_r)), p.hair, -1)
     img = img * gain * rng.uniform(0.85, 1.15) + rng.normal(0, 5, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -114,7 +115,8 @@ def reid_persons(num_ids: int, imgs_per_id: int, seed: int, size: tuple[int, int
     if min(int(num_ids), int(imgs_per_id), int(cams)) < 1:
         raise BadInputError(f"reid_persons: num_ids {num_ids}, imgs_per_id {imgs_per_id}, cams {cams}; each must be "
                             f">= 1")
-    cfg = ReidConfig.from_manifest({"preprocess": dict(preprocess)}) if preprocess is not None else ReidConfig(tuple(size))
+    cfg = (ReidConfig.from_manifest({"preprocess": dict(preprocess)}) if preprocess is not None
+           else ReidConfig(tuple(size)))
     rng = np.random.default_rng([int(seed), 0x4e1d])
     gains = rng.uniform(0.75, 1.25, (int(cams), 3))
     crops, ids, cam_ids = [], [], []

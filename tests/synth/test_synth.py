@@ -54,7 +54,8 @@ def test_pose_figures_keypoints_in_input_pixels():
     assert images.shape == (4, 3, 128, 96) and images.dtype == np.float32
     assert kps.shape == (4, 17, 2) and boxes.shape == (4, 4)
     # the box (keypoints + margin) is cropped x1.25, so every joint lies well inside the input
-    assert (kps[..., 0] > 0).all() and (kps[..., 0] < 96).all() and (kps[..., 1] > 0).all() and (kps[..., 1] < 128).all()
+    assert (kps[..., 0] > 0).all() and (kps[..., 0] < 96).all()
+    assert (kps[..., 1] > 0).all() and (kps[..., 1] < 128).all()
     # a frontal figure: left shoulder/hip (COCO 5, 11) on the image's right of the right ones (6, 12)
     assert (kps[:, 5, 0] > kps[:, 6, 0]).all() and (kps[:, 11, 0] > kps[:, 12, 0]).all()
     assert _digest(images, kps) == _digest(*pose_figures(4, seed=3, size=(128, 96))[:2])
