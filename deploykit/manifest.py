@@ -63,7 +63,20 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def manifest_path_for(artifact: str | os.PathLike) -> Path:
-    """`dir/name.onnx` -> `dir/name.manifest.json` (same rule for .plan and other artifacts)."""
+    """The manifest beside an artifact; every artifact gets its own name.
+
+    `dir/name.onnx` -> `dir/name.manifest.json` (unchanged since schema 1); any other artifact keeps
+    its suffix: `dir/name.int8.plan` -> `dir/name.int8.plan.manifest.json`, so a TensorRT plan never
+    shares a manifest with the ONNX Runtime engine `name.int8.onnx` built into the same folder.
+    """
+    p = Path(artifact)
+    if p.suffix == ".onnx":
+        return p.with_name(p.name[: -len(".onnx")] + ".manifest.json")
+    return p.with_name(p.name + ".manifest.json")
+
+
+def legacy_manifest_path_for(artifact: str | os.PathLike) -> Path:
+    """The name deploykit <= 0.x used for non-ONNX artifacts (`name.int8.plan` -> `name.int8.manifest.json`)."""
     p = Path(artifact)
     return p.with_name(p.name.rsplit(".", 1)[0] + ".manifest.json")
 
@@ -75,10 +88,11 @@ def write(path: str | os.PathLike, manifest: Mapping[str, Any]) -> None:
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and minimally validate a manifest.
+    """Read and validate a manifest (an object with a schema version and well-formed tensor specs).
 
     Raises:
-        BadInputError: the file is missing, not JSON, or from a newer schema.
+        BadInputError: the file is missing, not JSON, from a newer schema, or malformed; the
+            message names the file, what is wrong and the fix.
     """
     p = Path(path)
     try:
@@ -86,13 +100,40 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise BadInputError(f"manifest {p} does not exist; every artifact needs its manifest beside it, "
                             f"re-export with `deploykit export`") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInputError(f"manifest {p} is not valid JSON ({exc}); re-export it") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read manifest {p} ({exc.strerror or exc}); check its permissions") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"manifest {p} holds a JSON {type(data).__name__}, expected an object; it was not "
+                            f"written by deploykit (or was edited): re-export it")
     version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise BadInputError(f"manifest {p} has schema_version {version!r}; this deploykit reads "
+    if version is None:
+        raise BadInputError(f"manifest {p} has no schema_version, so it was not written by deploykit (or was "
+                            f"edited); re-export the model with `deploykit export`")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadInputError(f"manifest {p} has schema_version {version!r}, expected a positive int; re-export it")
+    if version > SCHEMA_VERSION:
+        raise BadInputError(f"manifest {p} has schema_version {version}; this deploykit reads "
                             f"versions <= {SCHEMA_VERSION}: upgrade deploykit")
+    for key in ("inputs", "outputs"):
+        _check_specs(p, key, data.get(key))
     return data
+
+
+def _check_specs(p: Path, key: str, specs: Any) -> None:
+    if not isinstance(specs, list) or not specs:
+        raise BadInputError(f"manifest {p}: '{key}' is {'missing' if specs is None else repr(specs)[:60]}, expected "
+                            f"a non-empty list of tensor specs; re-export the model")
+    for i, d in enumerate(specs):
+        try:
+            if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not isinstance(d.get("shape"), list):
+                raise ValueError("each spec needs a 'name' string and a 'shape' list")
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in d["shape"]):
+                raise ValueError(f"shape {d['shape']} is not a list of ints")
+            TensorSpec.from_json(d)
+        except ValueError as exc:
+            raise BadInputError(f"manifest {p}: {key}[{i}] is malformed ({exc}); re-export the model") from None
 
 
 def inputs_of(manifest: Mapping[str, Any]) -> list[TensorSpec]:

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .. import __version__, manifest as mf
+from .. import __version__, artifact_set, manifest as mf
 from . import qdq, ranges as R, sensitivity as S, sources, trt_cache
 
 SENSITIVITY_SAMPLES = 8  # calibration samples reused to measure layer errors
@@ -77,20 +77,27 @@ class QdqFromOnnx:
     progress: bool = True
 
     def __call__(self, out_dir: str | os.PathLike) -> CalibrationResult:
-        import onnx
-        import onnxruntime
-
         method = R.CalibMethod.parse(self.method)
         src_path = Path(self.onnx_path)
         man = mf.read(mf.manifest_path_for(src_path))
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         stem = src_path.name.rsplit(".", 1)[0]
+        source = sources.open_source(self.data, man, seed=self.seed)  # bad data fails before any write
+        # opt, ranges, cache, both Q/DQ models and manifests are one set (artifact_set.py): staged, then
+        # committed together, manifests last; when out_dir is already a stage (build-engine) it writes into it.
+        with artifact_set.staged(out_dir, stem) as (out, final):
+            res = self._calibrate(src_path, man, source, method, stem, out)
+        res.paths = {k: final(v) for k, v in res.paths.items()}
+        return res
+
+    def _calibrate(self, src_path: Path, man: dict, source, method, stem: str, out: Path) -> CalibrationResult:
+        import onnx
+        import onnxruntime
+
         paths = {"opt": out / f"{stem}.opt.onnx", "ranges": out / f"{stem}.ranges.json",
                  "cache": out / f"{stem}.calib.cache", "s8s8": out / f"{stem}.int8-s8s8.onnx",
                  "u8s8": out / f"{stem}.int8.onnx"}
         qdq.optimize_for_quantization(src_path, paths["opt"])
-        source = sources.open_source(self.data, man, seed=self.seed)
+        artifact_set.fault_point("calibrate:opt-written")
         collector = R.RangeCollector(paths["opt"], threads=self.threads)
         kept: list[dict[str, np.ndarray]] = []
 
@@ -104,6 +111,7 @@ class QdqFromOnnx:
         rng = collector.ranges(method, self.percentile, source.describe(), mf.sha256_file(paths["opt"]))
         rng.save(paths["ranges"])
         trt_cache.write(paths["cache"], rng, self.trt_version)
+        artifact_set.fault_point("calibrate:ranges-written")
 
         float_nodes = list(self.keep_float)
         report = None

@@ -226,6 +226,9 @@ class ArraySource(Source):
             raise BadInputError(f"{self.path}: arrays have different sample counts {sorted(counts)}; give every input "
                                 f"the same N")
         self.n = counts.pop()
+        from ..preflight import check_arrays
+
+        check_arrays(self.path, self.arrays, manifest)  # dtype, NaN and value range, named by file and sample
 
     def describe(self) -> str:
         return f"arrays {self.path} ({self.n} samples)"

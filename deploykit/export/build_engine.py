@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .. import __version__, manifest as mf
+from .. import __version__, artifact_set, manifest as mf
 from ..errors import BackendUnavailable, BadInputError, DeploykitError
 
 _BUILDERS: dict[str, Callable[..., "BuildResult"]] = {}
@@ -196,16 +196,37 @@ class EngineFromOnnx:
             raise BadInputError(f"ONNX model {p} does not exist; export one with `deploykit export NAME`")
         man = mf.read(mf.manifest_path_for(p))
         name, why = choose_backend(self.backend)
+        preflight(name, self.options)
+        preflight_inputs(self.options, man, out_dir)
+        auto_cpu = False
         if self.backend == "auto" and name == "onnxruntime" and not self.options.bf16:
             from .auto_cpu import build_fastest_cpu, usable_cpu_backends
 
-            if len(usable_cpu_backends()) > 1:
-                res = build_fastest_cpu(p, man, self.options, Path(out_dir))
-                res.notes.insert(0, f"backend {res.backend}: {why}; fastest accurate CPU backend, measured")
-                return res
-        res = _BUILDERS[name](p, man, self.options, Path(out_dir))
+            auto_cpu = len(usable_cpu_backends()) > 1
+        # Every file of the build is staged and committed together (artifact_set.py): a killed or
+        # failed build never leaves opt/ranges/cache/engine/manifest from two different runs.
+        with artifact_set.staged(out_dir, p.name.rsplit(".", 1)[0]) as (stage, final):
+            res = (build_fastest_cpu if auto_cpu else _BUILDERS[name])(p, man, self.options, stage)
+        res.engine_path, res.manifest_path = final(res.engine_path), final(res.manifest_path)
+        res.extras = {k: final(v) for k, v in res.extras.items()}
+        res.manifest = mf.read(res.manifest_path)
+        if auto_cpu:
+            res.notes.insert(0, f"backend {res.backend}: {why}; fastest accurate CPU backend, measured")
+            return res
         res.notes.insert(0, f"backend {name}: {why}")
         return res
+
+
+def preflight_inputs(opt: BuildOptions, man: dict, out_dir: str | os.PathLike) -> None:
+    """Before any export, optimisation or calibration: --out writable, --calib-data readable and sane."""
+    from .. import atomic
+    from ..preflight import check_calib_data
+
+    atomic.ensure_folder(out_dir, "--out")
+    if opt.timing_cache:
+        atomic.ensure_file_writable(opt.timing_cache, "--timing-cache")
+    if opt.int8 or (opt.fp16 and opt.keep_fp32_tensors is None):
+        check_calib_data(opt.calib_data, man)
 
 
 # -- ONNX Runtime ---------------------------------------------------------------------------------

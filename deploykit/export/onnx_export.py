@@ -7,13 +7,13 @@ import dataclasses
 import io
 import os
 import platform
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from .. import __version__, manifest as mf
+from .. import __version__, artifact_set, manifest as mf
+from ..preflight import check_tensor_memory
 from ..errors import BadInputError, DeploykitError, require
 from ..manifest import TensorSpec
 
@@ -74,6 +74,7 @@ class OnnxFromModel:
             raise BadInputError(f"{self.name}: --opset {self.opset} is outside 7..21; use 17 (TensorRT 8.5+) "
                               f"unless your TensorRT needs another")
         specs = self.input_specs()
+        check_tensor_memory(specs, f"{self.name} --batch {self.batch} --frames {self.frames}")
         if self.patches is not None:
             from .patches import resolve
 
@@ -95,27 +96,26 @@ class OnnxFromModel:
 
         spec = models.spec(self.name)
         specs = self.validate()
-        model, weights = reference_model(self.name, seed=self.seed, checkpoint=self.checkpoint,
-                                         allow_mismatch=self.allow_mismatch, **self.overrides)
-        feeds = spec.sample_inputs(specs, seed=self.seed)
-        args = tuple(torch.from_numpy(feeds[s.name]) for s in specs)
-        with torch.no_grad():
-            ref = model(*args)
-        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
-        outputs = [TensorSpec(t.name, tuple(r.shape), "float32", t.meaning) for t, r in zip(spec.outputs, ref)]
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        onnx_path, man_path = out / f"{self.name}.onnx", out / f"{self.name}.manifest.json"
-        with tempfile.TemporaryDirectory(dir=out, prefix=f".{self.name}.") as tmp:
-            tmp_onnx = Path(tmp) / "model.onnx"
-            self._export(torch, model, args, specs, outputs, tmp_onnx)
-            self._check(onnx, tmp_onnx)
-            applied = self._patch(onnx, tmp_onnx)
-            man = self._manifest(spec, specs, outputs, weights, tmp_onnx, torch, onnx, applied)
-            os.replace(tmp_onnx, onnx_path)
-        mf.write(man_path, man)
-        return ExportResult(onnx_path, man_path, man)
+        # The stage is opened before any heavy work: an unwritable --out fails in a second, not after the export.
+        with artifact_set.staged(out_dir, self.name) as (stage, final):
+            model, weights = reference_model(self.name, seed=self.seed, checkpoint=self.checkpoint,
+                                             allow_mismatch=self.allow_mismatch, **self.overrides)
+            feeds = spec.sample_inputs(specs, seed=self.seed)
+            args = tuple(torch.from_numpy(feeds[s.name]) for s in specs)
+            with torch.no_grad():
+                ref = model(*args)
+            ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+            outputs = [TensorSpec(t.name, tuple(r.shape), "float32", t.meaning) for t, r in zip(spec.outputs, ref)]
+            onnx_path, man_path = stage / f"{self.name}.onnx", stage / f"{self.name}.manifest.json"
+            self._export(torch, model, args, specs, outputs, onnx_path)
+            artifact_set.fault_point("export:onnx-written")
+            self._check(onnx, onnx_path)
+            applied = self._patch(onnx, onnx_path)
+            man = self._manifest(spec, specs, outputs, weights, onnx_path, torch, onnx, applied)
+            mf.write(man_path, man)
+            artifact_set.fault_point("export:manifest-written")
+        onnx_path, man_path = final(onnx_path), final(man_path)
+        return ExportResult(onnx_path, man_path, mf.read(man_path))
 
     def _export(self, torch, model, args, specs, outputs, path: Path) -> None:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import __version__, atomic, manifest as mf
+from .. import __version__, artifact_set, atomic, manifest as mf
 from ..errors import BackendUnavailable, require
 from .build_engine import BuildOptions, BuildResult, UnsupportedPrecision, register_builder
 
@@ -74,4 +74,6 @@ def package_openvino(src: Path, onnx_path: Path, base: dict, precision: str, out
         "source_onnx_sha256": mf.sha256_file(onnx_path),
         "versions": {"deploykit": __version__, "openvino": ov.__version__}})
     shutil.rmtree(cache_dir, ignore_errors=True)  # a stale compiled cache must not outlive its graph
+    if artifact_set.is_stage(out_dir):  # staged build: the cache that matters is the one beside the committed set
+        shutil.rmtree(out_dir.parent / cache_dir.name, ignore_errors=True)
     return BuildResult(engine, mpath, mf.read(mpath), "openvino", {}, [])

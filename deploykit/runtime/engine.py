@@ -8,16 +8,21 @@ imports the backend library lazily so a missing one fails with the extra to inst
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
 from .. import manifest as mf
-from ..errors import BadInputError
+from ..errors import BadInputError, DeploykitError
 from ..manifest import TensorSpec
 
 _BACKENDS: dict[str, Callable[..., "Engine"]] = {}
+class EngineClosedError(DeploykitError):
+    """`infer` on an engine after `deactivate()`."""
+
+
 _SUFFIX_BACKEND = {".onnx": "onnxruntime", ".plan": "tensorrt", ".engine": "tensorrt"}
 
 
@@ -63,39 +68,76 @@ class Engine:
         self.manifest = dict(manifest)
         self.inputs: list[TensorSpec] = mf.inputs_of(manifest)
         self.outputs: list[TensorSpec] = mf.outputs_of(manifest)
+        self.manifest_path = mf.manifest_path_for(self.path)
         self.active = False
+        self.closed = False
+        self._lock = threading.Lock()
 
     @staticmethod
-    def load(path: str | os.PathLike, manifest_path: Optional[str | os.PathLike] = None, **options) -> "Engine":
-        """Open an engine artifact with the backend its manifest names.
+    def load(path: str | os.PathLike, manifest_path: Optional[str | os.PathLike] = None, verify: bool = True,
+             **options) -> "Engine":
+        """Open an engine artifact with the backend its manifest names, after checking the two belong together.
 
         Args:
             path: `.onnx` (ONNX Runtime) or `.plan` (TensorRT) file.
-            manifest_path: default: `<stem>.manifest.json` beside `path`.
+            manifest_path: default: `mf.manifest_path_for(path)` beside it.
+            verify: check the file's sha256, and its input/output names, shapes and dtypes where the
+                backend can read them without running, against the manifest (default True). False
+                skips both: for a file you changed on purpose, at your own risk.
             **options: backend options (e.g. `threads` for ONNX Runtime).
+
+        Raises:
+            BadInputError: missing or malformed files, or an artifact its manifest does not describe.
         """
         p = Path(path)
         if not p.is_file():
             raise BadInputError(f"engine file {p} does not exist; build one with `deploykit export` "
                                 f"or `deploykit build-engine`")
-        man = mf.read(manifest_path or mf.manifest_path_for(p))
-        name = man.get("engine", {}).get("backend") or _SUFFIX_BACKEND.get(p.suffix)
+        mpath = Path(manifest_path) if manifest_path else _manifest_beside(p)
+        man = mf.read(mpath)
+        engine = man.get("engine") if isinstance(man.get("engine"), dict) else {}
+        name = engine.get("backend") or _SUFFIX_BACKEND.get(p.suffix)
         _import_backends()
         if name not in _BACKENDS:
             raise BadInputError(f"{p}: no backend for {name or p.suffix!r}; known backends: {sorted(_BACKENDS)}")
-        return _BACKENDS[name](p, man, **options)
+        if verify:
+            _verify_sha(p, mpath, man)
+        eng = _BACKENDS[name](p, man, **options)
+        eng.manifest_path = mpath
+        if verify:
+            eng.verify_io()
+        return eng
+
+    def verify_io(self) -> None:
+        """Compare the artifact's own input/output specs (when the backend can read them) with the manifest's."""
+        got = self._io_specs()
+        if got is None:
+            return
+        for kind, want, have in (("inputs", self.inputs, got[0]), ("outputs", self.outputs, got[1])):
+            w = [(s.name, list(s.shape), s.dtype) for s in want]
+            h = [(n, list(sh), dt) for n, sh, dt in have]
+            if len(w) != len(h) or not all(_spec_fits(a, b) for a, b in zip(w, h)):
+                raise BadInputError(f"{self.path} does not match its manifest {self.manifest_path.name}: its {kind} "
+                                    f"are {h}, the manifest says {w}; the two come from different exports: re-export "
+                                    f"or rebuild to write a matching pair (or Engine.load(..., verify=False))")
 
     # -- lifecycle -------------------------------------------------------------------------------
     def activate(self) -> "Engine":
-        if not self.active:
-            self._activate()
-            self.active = True
+        """Open the backend session (once, whatever the number of threads calling); reopens after deactivate."""
+        with self._lock:
+            if not self.active:
+                self._activate()
+                self.active = True
+                self.closed = False
         return self
 
     def deactivate(self) -> None:
-        if self.active:
-            self._deactivate()
-            self.active = False
+        """Close the session; `infer` then raises EngineClosedError until `activate()` is called again."""
+        with self._lock:
+            if self.active:
+                self._deactivate()
+                self.active = False
+            self.closed = True
 
     def __enter__(self) -> "Engine":
         return self.activate()
@@ -118,7 +160,11 @@ class Engine:
             BadInputError: a missing/extra name, or a wrong shape, dtype or non-finite value.
         """
         self.validate(feeds, check_finite)
-        self.activate()
+        if self.closed:
+            raise EngineClosedError(f"{self.path.name}: the engine is closed (deactivate() was called); call "
+                                    f"activate() again, or load it anew, before infer")
+        if not self.active:
+            self.activate()
         return self._infer({s.name: np.ascontiguousarray(feeds[s.name]) for s in self.inputs})
 
     def validate(self, feeds: Mapping[str, np.ndarray], check_finite: bool = True) -> None:
@@ -144,6 +190,10 @@ class Engine:
                                     f"clean the input (the preprocessing should never produce them)")
 
     # -- backend hooks ---------------------------------------------------------------------------
+    def _io_specs(self) -> Optional[tuple[list, list]]:
+        """`([(name, shape, dtype)] inputs, outputs)` read from the artifact without running it; None: unknown."""
+        return None
+
     def _activate(self) -> None:
         raise NotImplementedError
 
@@ -152,3 +202,42 @@ class Engine:
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+
+def _manifest_beside(p: Path) -> Path:
+    """The manifest of `p`; a plan written before manifests had their own names falls back to the old name."""
+    mpath = mf.manifest_path_for(p)
+    legacy = mf.legacy_manifest_path_for(p)
+    if not mpath.is_file() and legacy != mpath and legacy.is_file():
+        return legacy  # accepted only if its recorded sha256 is this file's (checked by _verify_sha)
+    return mpath
+
+
+def _verify_sha(p: Path, mpath: Path, man: Mapping[str, Any]) -> None:
+    """Refuse an artifact whose sha256 is not the manifest's, or whose set is half-committed."""
+    from .. import artifact_set
+
+    for stage, names in artifact_set.pending_commits(p.parent):
+        if mpath.name in names or p.name in names:
+            raise BadInputError(f"{p} is part of an interrupted write (a complete new set waits in {stage.name}); "
+                                f"run the export/build-engine into {p.parent} again, which finishes or replaces it")
+    engine = man.get("engine") if isinstance(man.get("engine"), dict) else {}
+    want = engine.get("plan_sha256") if p.suffix != ".onnx" else man.get("onnx_sha256")
+    members = (man.get("artifact_set") or {}).get("members") if isinstance(man.get("artifact_set"), dict) else None
+    if isinstance(members, dict) and p.name in members:
+        want = members[p.name] if want is None else want
+    if not isinstance(want, str):
+        raise BadInputError(f"manifest {mpath} records no sha256 of {p.name}, so it cannot be checked against it; "
+                            f"rebuild the artifact with deploykit, or Engine.load(..., verify=False) to skip the check")
+    have = mf.sha256_file(p)
+    if have != want:
+        raise BadInputError(f"{p} does not match its manifest {mpath.name}: sha256 {have[:12]}..., the manifest "
+                            f"records {want[:12]}... (another export, an interrupted write, or a changed file); "
+                            f"re-export or rebuild to write a matching pair (or Engine.load(..., verify=False))")
+
+
+def _spec_fits(want: tuple, have: tuple) -> bool:
+    """Same name, dtype and rank; every static dim equal (a symbolic dim in the graph fits any size)."""
+    (wn, ws, wd), (hn, hs, hd) = want, have
+    return (wn == hn and wd == hd and len(ws) == len(hs)
+            and all(not isinstance(h, int) or h <= 0 or h == w for w, h in zip(ws, hs)))

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import require
+from ..errors import BadInputError, require
 from .engine import Engine, register_backend
 
 
@@ -42,9 +42,50 @@ class OnnxRuntimeEngine(Engine):
         opts.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = ort.InferenceSession(str(self.path), opts, providers=self.providers)
 
+    def _io_specs(self):
+        """Graph inputs/outputs, read with `onnx` (graph only) when installed, else by opening a bare session."""
+        try:
+            import onnx
+        except ImportError:
+            onnx = None
+        try:
+            if onnx is not None:
+                return _specs_from_onnx(onnx, self.path)
+            return _specs_from_session(self.path)
+        except Exception as exc:  # DecodeError, ORT's InvalidProtobuf/Fail: the file is not a usable model
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise BadInputError(f"{self.path} is not a readable ONNX model ({type(exc).__name__}: {first}); "
+                                f"re-export it (the file is corrupt or truncated)") from None
+
     def _deactivate(self) -> None:
         self.session = None
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [s.name for s in self.outputs]
         return dict(zip(names, self.session.run(names, feeds)))
+
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+              "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+def _specs_from_onnx(onnx, path):
+    m = onnx.load(str(path), load_external_data=False)
+    inits = {t.name for t in m.graph.initializer}
+
+    def spec(v):
+        t = v.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "?"
+        return v.name, shape, dtype
+
+    return [spec(v) for v in m.graph.input if v.name not in inits], [spec(v) for v in m.graph.output]
+
+
+def _specs_from_session(path):
+    ort = require("onnxruntime", "export")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ([(a.name, list(a.shape), _ORT_TYPES.get(a.type, a.type)) for a in sess.get_inputs()],
+            [(a.name, list(a.shape), _ORT_TYPES.get(a.type, a.type)) for a in sess.get_outputs()])

@@ -24,7 +24,8 @@ def _plan(tmp_path, **engine):
         "model": {"name": "gaitgl", "family": "gait"},
         "inputs": [{"name": "sils", "shape": [1, 3, 64, 44], "dtype": "float32"}],
         "outputs": [{"name": "embeddings", "shape": [1, 128, 64], "dtype": "float32"}],
-        "engine": {"backend": "tensorrt", "precision": "int8", "trt_version": "8.5.2.2", **GPU, **engine}})
+        "engine": {"backend": "tensorrt", "precision": "int8", "trt_version": "8.5.2.2", **GPU,
+                   "plan_sha256": mf.sha256_file(plan), **engine}})
     return plan
 
 
