@@ -4,27 +4,74 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Callable
+import traceback
+import warnings
+from typing import Any, Callable
 
 import click
 
 from ..errors import DeploykitError
 
 
+EXIT_UNEXPECTED = 4
+_STATE = {"verbose": False, "quiet": False}
+
+
+def configure(verbose: bool = False, quiet: bool = False) -> None:
+    """Set the global -v/-q flags and route Python warnings to one `warning:` line each."""
+    _STATE.update(verbose=bool(verbose), quiet=bool(quiet))
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Python's format names a source file and line; a user wants the sentence.
+    _warn(str(message).strip().splitlines()[0] if str(message).strip() else category.__name__)
+
+
 def _err(msg: str, color: str = "red") -> None:
+    """A note on stderr (silenced by -q unless it is an error)."""
+    if _STATE["quiet"] and color != "red":
+        return
     click.secho(msg, fg=color, err=True)
 
 
+def _warn(msg: str) -> None:
+    """One `warning:` line on stderr (kept under -q)."""
+    click.secho(f"warning: {msg}", fg="yellow", err=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def run_guarded(fn: Callable[[], Any]) -> Any:
+    """Run `fn`; a DeploykitError becomes one line and its exit code, anything else one line and exit 4."""
+    try:
+        return fn()
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+        raise
+    except DeploykitError as exc:
+        if _STATE["verbose"]:
+            traceback.print_exc()
+        _err(f"error: {_one_line(exc)}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("error: interrupted; nothing half-written was left under the final names")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001  (the one place that catches everything)
+        if _STATE["verbose"]:
+            traceback.print_exc()
+        _err(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; this is a deploykit bug or an "
+             f"unforeseen environment problem: rerun with -v for the traceback and report it")
+        sys.exit(EXIT_UNEXPECTED)
+
+
 def handle_errors(fn: Callable) -> Callable:
-    """Turn DeploykitError into one line on stderr and its exit code."""
+    """Turn DeploykitError into one line on stderr and its exit code; anything else into one line, exit 4."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DeploykitError as exc:
-            _err(f"error: {exc}")
-            sys.exit(exc.exit_code)
+        return run_guarded(lambda: fn(*args, **kwargs))
 
     return wrapper
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._app import main
-from ._common import _err, handle_errors, model_shape_options
+from ._common import _err, _warn, handle_errors, model_shape_options
 
 
 @main.command("build-engine")
@@ -46,7 +46,8 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
     from pathlib import Path
 
     from ..calib import SyntheticCalibrationWarning
-    from ..export.build_engine import BuildOptions, EngineFromOnnx, choose_backend, preflight
+    from .. import artifact_set, manifest as mf
+    from ..export.build_engine import BuildOptions, EngineFromOnnx, choose_backend, preflight, preflight_inputs
 
     warnings.simplefilter("ignore", SyntheticCalibrationWarning)  # said once below, in the CLI's words
 
@@ -61,24 +62,33 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
         if len(usable_cpu_backends()) > 1:
             name, why = "/".join(usable_cpu_backends()), f"{why}; auto times each CPU backend and keeps the fastest"
     _err(f"backend: {name} ({why})", "cyan")
-    if target.endswith(".onnx") or Path(target).is_file():
-        onnx_path = Path(target)
-    else:
+    from_model = not (target.endswith(".onnx") or Path(target).is_file())
+    stage = None
+    if from_model:
+        from .. import models
         from ..export import OnnxFromModel
 
         stage = OnnxFromModel(target, checkpoint=checkpoint, batch=batch, frames=frames, seed=seed)
-        stage.validate()
+        specs = stage.validate()
+        spec = models.spec(target)
+        # --out and --calib-data are checked against the model's facts before the export starts
+        preflight_inputs(options, {"inputs": [s.to_json() for s in specs], "preprocess": dict(spec.preprocess),
+                                   "model": spec.manifest_entry()}, out_dir)
         if checkpoint is None:
-            _err(f"WARNING: no --checkpoint given: {target} is exported with SEEDED RANDOM weights (seed {seed}); "
-                 f"the engine is for parity and speed work only.", "yellow")
-        onnx_path = stage(out_dir).onnx_path
-        _err(f"exported {onnx_path}", "cyan")
+            _warn(f"no --checkpoint given: {target} is exported with SEEDED RANDOM weights (seed {seed}); "
+                  f"the engine is for parity and speed work only")
     if int8 and calib_data is None:
-        _err("WARNING: no --calib-data: calibrating on SEEDED SYNTHETIC data; not for a deployed engine.", "yellow")
-    result = EngineFromOnnx(onnx_path, options, backend=backend)(out_dir)  # auto measures on a CPU
+        _warn("no --calib-data: calibrating on SEEDED SYNTHETIC data; not for a deployed engine")
+    with artifact_set.staged(out_dir, target if from_model else Path(target).stem) as (dst, final):
+        # a model name: the export and the engine are one set, committed together
+        onnx_path = stage(dst).onnx_path if from_model else Path(target)
+        result = EngineFromOnnx(onnx_path, options, backend=backend)(dst)  # auto measures on a CPU
     for note in result.notes[1:]:
         _err(f"note: {note}", "yellow")
     eng = result.manifest["engine"]
-    click.echo(f"wrote {result.engine_path} ({eng['backend']}, {eng['precision']}) and {result.manifest_path}")
+    if from_model:
+        click.echo(f"wrote {final(onnx_path)} and {final(mf.manifest_path_for(onnx_path))}")
+    click.echo(f"wrote {final(result.engine_path)} ({eng['backend']}, {eng['precision']}) and "
+               f"{final(result.manifest_path)}")
     for key, path in result.extras.items():
-        click.echo(f"  {key}: {path}")
+        click.echo(f"  {key}: {final(path)}")

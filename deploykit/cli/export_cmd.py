@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._app import main
-from ._common import _err, _say_applied, _selected_patches, handle_errors, model_shape_options, patch_options
+from ._common import _err, _say_applied, _warn, _selected_patches, handle_errors, model_shape_options, patch_options
 
 
 @main.command()
@@ -24,19 +24,30 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
     --patch NAME chooses others, --no-patch none. Without --checkpoint the weights are seeded
     random: fine for parity and speed work, useless for recognition.
     """
+    from .. import atomic
     from ..export import OnnxFromModel
 
     stage = OnnxFromModel(name, checkpoint=checkpoint, batch=batch, frames=frames, opset=opset, seed=seed,
                           allow_mismatch=allow_mismatch, patches=_selected_patches(patch_names, no_patch))
-    specs = stage.validate()  # name, shapes, opset, patches and checkpoint, before any warning or work
+    specs = stage.validate()  # name, shapes, memory, opset, patches and checkpoint, before any warning or work
+    atomic.ensure_folder(out_dir, "--out")
     if checkpoint is None:
-        _err(f"WARNING: no --checkpoint given: {name} is exported with SEEDED RANDOM weights (seed {seed}). "
-             f"Its outputs are meaningless for recognition; use it for parity and speed work only.", "yellow")
+        _warn(f"no --checkpoint given: {name} is exported with SEEDED RANDOM weights (seed {seed}); its outputs "
+              f"are meaningless for recognition, use it for parity and speed work only")
     _err(f"exporting {name} ({', '.join(f'{s.name} {list(s.shape)}' for s in specs)}) at opset {opset} ...", "cyan")
     result = stage(out_dir)
     _say_applied(result.manifest["patches"])
+    _warn_mismatch(result.manifest)
     outs = ", ".join(f"{o['name']} {o['shape']}" for o in result.manifest["outputs"])
     click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}")
+
+
+def _warn_mismatch(man: dict) -> None:
+    """--allow-mismatch: say on the terminal which keys did not load (those layers keep random weights)."""
+    report = (man.get("weights") or {}).get("load_report")
+    if report and report != "all keys match":
+        _warn(f"--allow-mismatch: the checkpoint did not fit ({report}); those layers keep RANDOM weights, so "
+              f"the outputs are not the upstream model's")
 
 
 @main.command("patch")
@@ -62,7 +73,10 @@ def patch_cmd(src, dst, patch_names, no_patch, list_patches) -> None:
     if not src or not dst:
         raise BadInputError("deploykit patch needs IN.onnx and OUT.onnx (or --list); e.g. "
                             "deploykit patch model.onnx model.patched.onnx --patch focal-fold")
+    from .. import atomic
     from ..export.patch_file import PatchedOnnx
+
+    atomic.ensure_file_writable(dst, "OUT.onnx")
 
     result = PatchedOnnx(src, _selected_patches(patch_names, no_patch))(dst)
     _say_applied(result.applied)

@@ -62,6 +62,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist or is not a file; pass the path of a "
                               f".pt/.pth file saved by the upstream project")
+    if _is_safetensors(p):
+        raise CheckpointError(f"checkpoint {p} is a safetensors file, which deploykit does not read; convert it once "
+                              f"with: python -c \"import torch, safetensors.torch as st; torch.save(st.load_file("
+                              f"'{p}'), '{p.with_suffix('.pt')}')\" and pass the .pt file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError, EOFError)
@@ -69,6 +73,16 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                               f"({_reason(exc)}); give a file saved by torch.save (files holding pickled code "
                               f"are refused)") from None
     return _unwrap(obj, p)
+
+
+def _is_safetensors(p: Path) -> bool:
+    """safetensors layout: an 8-byte little-endian header length, then a JSON header starting with '{'."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < (1 << 30)
 
 
 def _reason(exc: Exception) -> str:
