@@ -218,7 +218,8 @@ def _verify_sha(p: Path, mpath: Path, man: Mapping[str, Any]) -> None:
     from .. import artifact_set
 
     for stage, names in artifact_set.pending_commits(p.parent):
-        if mpath.name in names or p.name in names:
+        moved = [n for n in names if not (stage / n).exists()]  # none moved yet: the folder is still the old set
+        if moved and (mpath.name in names or p.name in names):
             raise BadInputError(f"{p} is part of an interrupted write (a complete new set waits in {stage.name}); "
                                 f"run the export/build-engine into {p.parent} again, which finishes or replaces it")
     engine = man.get("engine") if isinstance(man.get("engine"), dict) else {}

@@ -109,6 +109,10 @@ def test_a_half_committed_set_does_not_load(tiny):
     stage = tiny.parent / f"{artifact_set.STAGE_PREFIX}tiny.dead"
     stage.mkdir()
     (stage / artifact_set.COMMIT).write_text(json.dumps({"order": ["tiny.onnx", "tiny.manifest.json"]}))
+    (stage / "tiny.manifest.json").write_text("{}")
+    (stage / "tiny.onnx").write_bytes(b"")
+    Engine.load(tiny)  # a complete stage of which nothing moved yet: the folder still holds the old set
+    (stage / "tiny.onnx").unlink()  # now tiny.onnx was moved, its manifest not
     with pytest.raises(BadInputError, match="part of an interrupted write"):
         Engine.load(tiny)
 
