@@ -60,7 +60,7 @@ def _target_kind(final: Path) -> Optional[os.stat_result]:
     """lstat of `final` (None if absent); refuses a folder."""
     try:
         st = os.lstat(final)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # absent (its folder's own check names the problem)
         return None
     if stat.S_ISDIR(st.st_mode):
         raise BadInputError(f"cannot write {final}: it is a folder; give a file name inside it instead")

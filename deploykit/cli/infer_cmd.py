@@ -33,6 +33,10 @@ def infer(engine, inputs, boxes, out_json, visualize, threads) -> None:
     from ..runtime import results as results_io
     from ..runtime.infer import infer_files
 
+    if out_json:
+        atomic.ensure_file_writable(out_json, "--out")  # before any inference, not after it
+    if visualize:
+        atomic.ensure_folder(visualize, "--visualize")
     result = infer_files(engine, list(inputs), boxes=boxes, visualize=visualize, threads=threads)
     result = {**result, **results_io.describe_engine(engine)}  # model, engine sha256, metric, output
     if out_json:

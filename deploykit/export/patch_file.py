@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .. import atomic, manifest as mf
+from .. import artifact_set, atomic, manifest as mf
 from ..errors import require
 from .onnx_io import load_onnx
 
@@ -54,12 +54,14 @@ class PatchedOnnx:
         model, man = load_onnx(src, "deploykit patch")
         patched, applied = apply_patches(model, self.patches)
         entries = [a.to_json() for a in applied]
-        atomic.write_bytes(dst, patched.SerializeToString())
         if man is None:
+            atomic.write_bytes(dst, patched.SerializeToString())
             return PatchResult(dst, None, entries)
-        man = {k: v for k, v in man.items() if k != "schema_version"}
+        man = {k: v for k, v in man.items() if k not in ("schema_version", "artifact_set")}
         man["patches"] = list(man.get("patches", [])) + entries
-        man["onnx_sha256"] = mf.sha256_file(dst)
         dst_man = mf.manifest_path_for(dst)
-        mf.write(dst_man, man)
+        with artifact_set.staged(dst.parent, dst.stem, "OUT.onnx") as (stage, _):  # ONNX + manifest together
+            (stage / dst.name).write_bytes(patched.SerializeToString())
+            man["onnx_sha256"] = mf.sha256_file(stage / dst.name)
+            mf.write(stage / dst_man.name, man)
         return PatchResult(dst, dst_man, entries)

@@ -97,3 +97,42 @@ def test_quiet_keeps_results_and_warnings_only(tmp_path, tiny):
     res = CliRunner().invoke(main, ["-q", "build-engine", str(tiny), "--backend", "onnxruntime",
                                     "--out", str(tmp_path / "e")])
     assert res.exit_code == 0 and "backend:" not in res.output and "wrote" in res.output
+
+
+def test_infer_into_an_unwritable_out_fails_before_inference(tmp_path, tiny):
+    (tmp_path / "file").write_text("")
+    np.save(tiny.parent / "x.npy", np.zeros((1, 3, 16, 16), np.float32))
+    res = CliRunner().invoke(main, ["infer", str(tiny), str(tiny.parent / "x.npy"),
+                                    "--out", str(tmp_path / "file" / "r.json")])
+    assert res.exit_code == 2 and "cannot write into the folder of --out" in res.output and one_line(res.output)
+
+
+def test_patch_into_an_unwritable_output_fails_in_one_line(tmp_path, tiny):
+    (tmp_path / "file").write_text("")
+    res = CliRunner().invoke(main, ["patch", str(tiny), str(tmp_path / "file" / "o.onnx"), "--no-patch"])
+    assert res.exit_code == 2 and "OUT.onnx" in res.output and one_line(res.output)
+
+
+def test_patch_writes_the_onnx_and_its_manifest_as_one_set(tmp_path, tiny):
+    from deploykit.runtime import Engine
+
+    res = CliRunner().invoke(main, ["patch", str(tiny), str(tmp_path / "p.onnx"), "--no-patch"])
+    assert res.exit_code == 0, res.output
+    assert Engine.load(tmp_path / "p.onnx").path.name == "p.onnx"
+    assert "p.onnx" in json.loads((tmp_path / "p.manifest.json").read_text())["artifact_set"]["members"]
+
+
+@pytest.mark.slow
+def test_allow_mismatch_says_so_on_the_terminal(tmp_path):
+    import torch
+
+    from deploykit import models
+
+    sd = models.build("gaitset").state_dict()
+    sd.pop(next(iter(sd)))
+    torch.save(sd, tmp_path / "partial.pt")
+    res = CliRunner().invoke(main, ["export", "gaitset", "--frames", "10", "--checkpoint", str(tmp_path / "partial.pt"),
+                                    "--allow-mismatch", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "warning: --allow-mismatch: the checkpoint did not fit (1 missing" in res.output
+    assert "RANDOM weights" in res.output
