@@ -19,7 +19,8 @@ def _plan(tmp_path, version, dynamic=None, dla_core=None, batch=2):
            "inputs": [{"name": "x", "shape": [batch, 4], "dtype": "float32"}],
            "outputs": [{"name": "y", "shape": [batch, 4], "dtype": "float32"}],
            "engine": {"backend": "tensorrt", "precision": "fp16", "trt_version": version,
-                      "gpu_name": "NVIDIA H200", "compute_capability": "9.0", "dla_core": dla_core}}
+                      "gpu_name": "NVIDIA H200", "compute_capability": "9.0", "dla_core": dla_core,
+                      "plan_sha256": mf.sha256_file(plan)}}  # Engine.load verifies it
     if dynamic:
         man["dynamic_batch"] = dynamic
     mf.write(mf.manifest_path_for(plan), man)
