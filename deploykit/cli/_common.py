@@ -23,6 +23,11 @@ def configure(verbose: bool = False, quiet: bool = False) -> None:
     warnings.showwarning = _show_warning
 
 
+def quiet() -> bool:
+    """Whether -q was given (verbs turn progress bars off)."""
+    return _STATE["quiet"]
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # Python's format names a source file and line; a user wants the sentence.
     _warn(str(message).strip().splitlines()[0] if str(message).strip() else category.__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ._app import main
+from . import _common
 from ._common import _err, _warn, handle_errors, model_shape_options
 
 
@@ -53,7 +54,8 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
 
     options = BuildOptions(fp16=fp16, bf16=bf16, int8=int8, calib_data=calib_data, calib_method=calib_method,
                            calib_samples=calib_samples, sensitivity=sensitivity, workspace_mib=workspace_mib,
-                           timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed)
+                           timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed,
+                           progress=not _common.quiet())
     name, why = choose_backend(backend)
     preflight(name, options)
     if backend == "auto" and name == "onnxruntime" and not bf16:
