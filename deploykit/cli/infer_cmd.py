@@ -30,6 +30,7 @@ def infer(engine, inputs, boxes, out_json, visualize, threads) -> None:
     re-ID: deploykit infer artifacts/rga.onnx crops/*.jpg --out emb.npz
     gait:  deploykit infer artifacts/gaitgl.onnx seqs/001/nm-01/090/ --out emb.npz
     """
+    from .. import atomic
     from ..runtime import results as results_io
     from ..runtime.infer import infer_files
 
