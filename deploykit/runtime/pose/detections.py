@@ -75,6 +75,8 @@ def _rows(entry: Any, src: str, where: str) -> np.ndarray:
         return np.zeros((0, 5))
     if _has_str(entry):
         raise _bad(src, f"the boxes for {where} are strings ({str(entry)[:60]}); write them as JSON numbers")
+    if isinstance(entry, list) and all(isinstance(r, list) and len(r) in (4, 5) for r in entry):
+        entry = [list(r) + [1.0] * (5 - len(r)) for r in entry]  # rows with and without a score may mix
     try:
         arr = np.asarray(entry, dtype=np.float64)
     except (TypeError, ValueError):
