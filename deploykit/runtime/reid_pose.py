@@ -14,7 +14,6 @@ PGFA's visibility-weighted metric (`match.pgfa_embeddings`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -68,15 +67,13 @@ class PgfaPose:
         self.by_path: dict[str, np.ndarray] = {}
         self.by_name: dict[str, np.ndarray] = {}
         if path is not None:
-            try:
-                data = json.loads(Path(path).read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise BadInputError(f"--keypoints {path}: cannot read it as JSON ({str(exc).splitlines()[0]})") \
-                    from None
-            if not isinstance(data, dict) or data.get("family") != "pose" or not isinstance(data.get("results"), list):
+            from . import results as results_io
+
+            data = results_io.to_dict(results_io.read(path))  # .npz or JSON, as `deploykit infer --out` wrote
+            if data.get("family") != "pose":
                 raise BadInputError(f"--keypoints {path}: not the results of a pose engine (family "
-                                    f"{data.get('family') if isinstance(data, dict) else None!r}); run `deploykit "
-                                    f"infer POSE_ENGINE crops/ --out kp.json` first")
+                                    f"{data.get('family')!r}); run `deploykit infer POSE_ENGINE crops/ --out kp.npz` "
+                                    f"first")
             for r in data["results"]:
                 p = _people(r, self.src)
                 self.by_path[str(r.get("input"))] = p

@@ -82,7 +82,8 @@ def check_model(model, *, trt_version: str = "10", dla: bool = False, fp16: bool
                             f"({str(exc).splitlines()[0]}); is it a valid model?") from None
     view = GraphView(inferred)
     prof = (manifest or {}).get("dynamic_batch")
-    findings = [*check_opset(view, column), *check_nodes(view, OpTable.load(), column), *check_tensors(view, column, prof, _fixed_batch(proto, prof))]
+    findings = [*check_opset(view, column), *check_nodes(view, OpTable.load(), column),
+                *check_tensors(view, column, prof, _fixed_batch(proto, prof))]
     summary, details = {"nodes": len(view.nodes), "opset": view.opset}, {}
     if dla:
         dla_findings, dla_summary, details["dla_gpu_layers"] = check_dla(view, column)
