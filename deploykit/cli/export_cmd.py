@@ -15,9 +15,14 @@ from ._common import _err, _say_applied, _warn, _selected_patches, handle_errors
               help="Folder for NAME.onnx and NAME.manifest.json.")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (TensorRT 8.5 reads <= 17).")
 @click.option("--allow-mismatch", is_flag=True, help="Load a checkpoint even if some keys do not fit.")
+@click.option("--dynamic-batch", "dynamic_batch", type=int, default=None, metavar="MAX",
+              help="Dynamic batch axis 1..MAX (frame axis stays static); checked in ONNX Runtime at 1 and MAX.")
+@click.option("--opt-batch", type=int, default=None, metavar="K",
+              help="With --dynamic-batch: the optimization profile's opt batch (default MAX).")
 @patch_options
 @handle_errors
-def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch, patch_names, no_patch) -> None:
+def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch, dynamic_batch, opt_batch,
+           patch_names, no_patch) -> None:
     """Export model NAME to static-shape ONNX plus a manifest (atomic writes).
 
     The default graph patches for TensorRT are applied (the manifest lists those that matched);
@@ -28,7 +33,12 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
     from ..export import OnnxFromModel
 
     stage = OnnxFromModel(name, checkpoint=checkpoint, batch=batch, frames=frames, opset=opset, seed=seed,
-                          allow_mismatch=allow_mismatch, patches=_selected_patches(patch_names, no_patch))
+                          allow_mismatch=allow_mismatch, patches=_selected_patches(patch_names, no_patch),
+                          dynamic_batch=dynamic_batch, opt_batch=opt_batch)
+    if opt_batch is not None and dynamic_batch is None:
+        from ..errors import BadInputError
+
+        raise BadInputError("--opt-batch needs --dynamic-batch MAX; add it or drop --opt-batch")
     specs = stage.validate()  # name, shapes, memory, opset, patches and checkpoint, before any warning or work
     atomic.ensure_folder(out_dir, "--out")
     if checkpoint is None:
@@ -39,7 +49,9 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
     _say_applied(result.manifest["patches"])
     _warn_mismatch(result.manifest)
     outs = ", ".join(f"{o['name']} {o['shape']}" for o in result.manifest["outputs"])
-    click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}")
+    prof = result.manifest.get("dynamic_batch")
+    dyn = f"; dynamic batch {prof['min']}..{prof['max']} (opt {prof['opt']})" if prof else ""
+    click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}{dyn}")
 
 
 def _warn_mismatch(man: dict) -> None:

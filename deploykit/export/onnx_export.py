@@ -10,7 +10,7 @@ import platform
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .. import __version__, artifact_set, manifest as mf
 from ..preflight import check_tensor_memory
@@ -43,6 +43,9 @@ class OnnxFromModel:
         checkpoint: upstream checkpoint path, or a mapping of state-dict prefix -> path for upstream
             checkpoints split over several files (PGFA); None means seeded random weights (for parity work).
         batch: static batch size; default 1.
+        dynamic_batch: make axis 0 dynamic up to this size (`export/dynamic_batch.py`); the specs then
+            hold this batch and the manifest a `dynamic_batch` profile; None (default) = static.
+        opt_batch: the profile's optimum batch; default `dynamic_batch`.
         frames: static frame count for gait models; default the spec's (30).
         opset: ONNX opset; default 17.
         seed: seed of the random weights; default 0.
@@ -62,11 +65,25 @@ class OnnxFromModel:
     allow_mismatch: bool = False
     overrides: dict = dataclasses.field(default_factory=dict)
     patches: Optional[Sequence[str]] = None
+    dynamic_batch: Optional[int] = None
+    opt_batch: Optional[int] = None
+
+    def _profile(self) -> Optional[dict]:
+        if self.dynamic_batch is None:
+            return None
+        from . import dynamic_batch
+
+        prof = dynamic_batch.profile(self.dynamic_batch, self.opt_batch, self.name)
+        if int(self.batch) not in (1, prof["max"]):
+            raise BadInputError(f"{self.name}: --batch {self.batch} and --dynamic-batch {prof['max']} disagree; "
+                                f"give only --dynamic-batch (its maximum is the specs' batch)")
+        return prof
 
     def input_specs(self) -> list[TensorSpec]:
         from .. import models
 
-        return models.spec(self.name).input_specs(self.batch, self.frames)
+        prof = self._profile()
+        return models.spec(self.name).input_specs(prof["max"] if prof else self.batch, self.frames)
 
     def validate(self) -> list[TensorSpec]:
         """Check name, shapes, opset and the checkpoint file before any work; return the input specs."""
@@ -111,6 +128,10 @@ class OnnxFromModel:
             artifact_set.fault_point("export:onnx-written")
             self._check(onnx, onnx_path)
             applied = self._patch(onnx, onnx_path)
+            if self.dynamic_batch is not None:  # run it at batch 1 and MAX before anything is committed
+                from . import dynamic_batch
+
+                dynamic_batch.verify(onnx_path, self.name, feeds)
             man = self._manifest(spec, specs, outputs, weights, onnx_path, torch, onnx, applied)
             mf.write(man_path, man)
             artifact_set.fault_point("export:manifest-written")
@@ -118,13 +139,24 @@ class OnnxFromModel:
         return ExportResult(onnx_path, man_path, mf.read(man_path))
 
     def _export(self, torch, model, args, specs, outputs, path: Path) -> None:
+        axes = None
+        if self.dynamic_batch is not None:
+            from .dynamic_batch import dynamic_axes
+
+            axes = dynamic_axes(specs, outputs)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")  # TracerWarnings about Python ints are expected: shapes are static
             try:
                 torch.onnx.export(model, args, str(path), dynamo=False, opset_version=int(self.opset),
                                   input_names=[s.name for s in specs], output_names=[o.name for o in outputs],
-                                  do_constant_folding=True)
+                                  do_constant_folding=True, dynamic_axes=axes)
             except Exception as exc:
+                if axes is not None:  # the static export of this model works; the dynamic axis is the cause
+                    from .dynamic_batch import DynamicBatchError
+
+                    raise DynamicBatchError(f"{self.name}: its graph cannot take a dynamic batch (torch.onnx.export "
+                                            f"fails with a dynamic axis 0: {str(exc).splitlines()[0][:160]}); "
+                                            f"export it static and use runtime.batching.infer_many") from exc
                 raise ExportError(f"{self.name}: torch.onnx.export failed: {str(exc).splitlines()[0]}; try "
                                   f"another --opset, or report this model/shape combination") from exc
 
@@ -156,7 +188,8 @@ class OnnxFromModel:
             "weights": weights,
             "inputs": [s.to_json() for s in specs],
             "outputs": [o.to_json() for o in outputs],
-            "batch": self.batch,
+            "batch": specs[0].shape[0],
+            "dynamic_batch": self._profile(),
             "frames": specs[0].shape[1] if spec.has_frames else None,
             "opset": int(self.opset),
             "exporter": EXPORTER,

@@ -178,16 +178,43 @@ class Engine:
             a = feeds[s.name]
             if not isinstance(a, np.ndarray):
                 raise BadInputError(f"{self.path.name}: input {s.name!r} is a {type(a).__name__}; pass a numpy array")
-            if tuple(a.shape) != s.shape:
+            if not self._shape_ok(tuple(a.shape), s.shape):
                 raise BadInputError(f"{self.path.name}: input {s.name!r} has shape {list(a.shape)}, expected "
-                                    f"{list(s.shape)} ({s.meaning}); the engine has static shapes, re-export "
-                                    f"with other --batch/--frames to change them")
+                                    f"{self._expected(s)} ({s.meaning}); {self._shape_fix()}")
             if a.dtype != np.dtype(s.dtype):
                 raise BadInputError(f"{self.path.name}: input {s.name!r} has dtype {a.dtype}, expected {s.dtype}; "
                                     f"convert with .astype(np.{s.dtype})")
             if check_finite and a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise BadInputError(f"{self.path.name}: input {s.name!r} holds NaN or Inf values; "
                                     f"clean the input (the preprocessing should never produce them)")
+        if self.batch_range is not None and len({int(feeds[s.name].shape[0]) for s in self.inputs}) > 1:
+            raise BadInputError(f"{self.path.name}: inputs have different batch sizes "
+                                f"{[list(feeds[s.name].shape[:1]) for s in self.inputs]}; give every input the same")
+
+    @property
+    def batch_range(self) -> Optional[tuple[int, int]]:
+        """(min, max) of a dynamic batch axis (manifest `dynamic_batch`), or None for a static engine."""
+        prof = self.manifest.get("dynamic_batch")
+        return (int(prof["min"]), int(prof["max"])) if isinstance(prof, Mapping) else None
+
+    def _shape_ok(self, got: tuple, want: tuple) -> bool:
+        rng = self.batch_range
+        if rng is None or len(got) != len(want) or not got:
+            return got == want
+        return rng[0] <= got[0] <= rng[1] and got[1:] == want[1:]
+
+    def _expected(self, s: TensorSpec) -> str:
+        rng = self.batch_range
+        if rng is None:
+            return str(list(s.shape))
+        return "[" + ", ".join([f"{rng[0]}..{rng[1]}", *map(str, s.shape[1:])]) + "]"
+
+    def _shape_fix(self) -> str:
+        if self.batch_range is None:
+            return ("the engine has static shapes: run many items with runtime.batching.infer_many, or re-export "
+                    "with other --batch/--frames (or --dynamic-batch MAX)")
+        return (f"the batch may be {self.batch_range[0]}..{self.batch_range[1]}, other dims are static; split larger "
+                f"batches with runtime.batching.infer_many")
 
     # -- backend hooks ---------------------------------------------------------------------------
     def _io_specs(self) -> Optional[tuple[list, list]]:

@@ -105,23 +105,53 @@ def _to_uint8(a: np.ndarray, index: int, value_range: float) -> np.ndarray:
     return np.rint(a.astype(np.float64) * (255.0 / value_range)).astype(np.uint8)
 
 
-def _as_gray_uint8(frame: Any, index: int, value_range: float) -> np.ndarray:
+COLOUR_SPREAD = 32  # channel difference above which a pixel is coloured (video compression stays below)
+
+
+def to_gray(a: np.ndarray, name: str, threshold: Optional[float] = None) -> np.ndarray:
+    """A `[H, W, 3]` BGR (or `[H, W, 1]`) silhouette frame -> `[H, W]` gray uint8, refusing real colour.
+
+    A gray image saved as RGB (channels equal, up to video compression) becomes one channel. A
+    coloured frame (e.g. a red background, which gray conversion turns into 76, not 0) is refused
+    unless `threshold` is given: then its gray value > threshold becomes 255, the rest 0.
+    """
+    import cv2
+
+    if a.ndim == 2:
+        return a
+    if a.shape[2] == 1:
+        return a[..., 0]
+    bgr = np.ascontiguousarray(a[..., :3])
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if threshold is not None:
+        return np.where(gray > threshold, 255, 0).astype(np.uint8)
+    c = bgr.astype(np.int16)
+    spread = np.maximum(np.abs(c[..., 0] - c[..., 1]), np.abs(c[..., 1] - c[..., 2]))
+    coloured = float((spread > COLOUR_SPREAD).mean())
+    if coloured > 0.01:
+        raise BadInputError(f"silhouette {name} is a colour image ({coloured:.0%} of its pixels coloured); silhouettes "
+                            f"are white-on-black masks: convert it, or pass --sil-threshold T (threshold=T) to take "
+                            f"gray > T as the person")
+    return gray
+
+
+def _as_gray_uint8(frame: Any, index: int, value_range: float, threshold: Optional[float] = None) -> np.ndarray:
     where = "pretreat_silhouettes"
     a = _checks.array(frame, f"frame {index}", ndim=(2, 3), where=where)
-    if a.ndim == 3 and a.shape[2] not in (1, 3):
+    if a.ndim == 3 and a.shape[2] not in (1, 3, 4):
         raise BadInputError(f"{where}: frame {index} has shape {list(a.shape)}; expected [H, W] grayscale")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise BadInputError(f"{where}: frame {index} has shape {list(a.shape)}; it is empty")
     a = _to_uint8(a, index, value_range)
-    if a.ndim == 3 and a.shape[2] == 3:  # as cv2.imread(IMREAD_GRAYSCALE) of a colour file: BGR -> gray
-        import cv2
-
-        return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_BGR2GRAY)
-    return a[..., 0] if a.ndim == 3 else a
+    return to_gray(a, f"frame {index}", threshold)
 
 
-def read_frames(folder: Union[str, os.PathLike]) -> tuple[list[np.ndarray], list[str]]:
-    """Grayscale frames of a folder: its `*.png` files sorted by name, without `gei.png` (as upstream)."""
+def read_frames(folder: Union[str, os.PathLike], threshold: Optional[float] = None
+                ) -> tuple[list[np.ndarray], list[str]]:
+    """Gray frames of a folder: its `*.png` files sorted by name, without `gei.png` (as upstream).
+
+    Colour files are refused (or thresholded with `threshold`), see `to_gray`.
+    """
     import cv2
 
     d = Path(folder)
@@ -132,15 +162,17 @@ def read_frames(folder: Union[str, os.PathLike]) -> tuple[list[np.ndarray], list
         raise BadInputError(f"{d} holds no .png silhouettes")
     frames = []
     for p in paths:
-        img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise BadInputError(f"cannot read silhouette {p} (not an image OpenCV reads)")
-        frames.append(img)
+        if img.dtype != np.uint8:
+            raise BadInputError(f"silhouette {p} is {img.dtype}; 8-bit masks are expected")
+        frames.append(to_gray(img, str(p), threshold))
     return frames, [p.name for p in paths]
 
 
 def pretreat_silhouettes(source: Source, img_size: int = 64, *, value_range: float = 255,
-                         stored_as_is: bool = False) -> Pretreated:
+                         stored_as_is: bool = False, threshold: Optional[float] = None) -> Pretreated:
     """OpenGait pretreatment of one sequence.
 
     Args:
@@ -150,6 +182,7 @@ def pretreat_silhouettes(source: Source, img_size: int = 64, *, value_range: flo
         img_size: 64 (default) or 128 (GLN on CASIA-B); any size >= 2 works.
         value_range: the white value of non-uint8 input (1 for [0, 1] masks).
         stored_as_is: GREW: frames are already `img_size` square and are kept unchanged.
+        threshold: binarise colour frames at gray > threshold; None (default) refuses colour frames.
 
     Returns:
         Pretreated with uint8 frames `[T, img_size, img_size]` (T may be 0: check `dropped`).
@@ -161,7 +194,7 @@ def pretreat_silhouettes(source: Source, img_size: int = 64, *, value_range: flo
     if not value_range > 0:
         raise BadInputError(f"{where}: value_range must be > 0, got {value_range}")
     if isinstance(source, (str, os.PathLike)):
-        frames, _ = read_frames(source)
+        frames, _ = read_frames(source, threshold)
     elif isinstance(source, np.ndarray):
         if source.ndim not in (3, 4):
             raise BadInputError(f"{where}: a silhouette array must be [T, H, W], got shape {list(source.shape)}")
@@ -174,7 +207,7 @@ def pretreat_silhouettes(source: Source, img_size: int = 64, *, value_range: flo
                                 f"got {type(source).__name__}") from None
     out, kept, dropped = [], [], {}
     for i, fr in enumerate(frames):
-        g = _as_gray_uint8(fr, i, value_range)
+        g = _as_gray_uint8(fr, i, value_range, threshold)
         if stored_as_is:
             if g.shape != (size, size):
                 raise BadInputError(f"{where}: stored_as_is needs {size}x{size} frames, frame {i} is "

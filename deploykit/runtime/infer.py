@@ -1,14 +1,22 @@
 """`deploykit infer`: files in, JSON out, for any engine artifact. No torch.
 
-Pose engines take images (+ person boxes) and give keypoints in image pixels; gait engines take
-silhouette sequence folders (or `.npy` arrays `[T, H, W]`) and give embeddings; re-ID engines take
-person crops and give embeddings. Engines have static shapes, so inputs are run in chunks of the
-engine's batch size (the last chunk padded by repetition and trimmed).
+Inputs (`runtime/media.py`): image files, folders of images and videos (`FrameRange`: start, stop,
+step) for pose and re-ID; silhouette folders, `.npy` `[T, H, W]` arrays and silhouette videos for
+gait. Any number of items goes through any engine: `batching.infer_many` chunks for the engine's
+batch (padding a static one).
+
+* pose: person boxes per frame from `--boxes` (`pose/detections.py`: COCO detection results,
+  per-image mappings or mmdet-style lists, `det_thr`), keypoints per person, AlphaPose pose NMS as
+  the manifest records it (`pose/pipeline.py`), and COCO keypoint results (`coco_keypoints`).
+* gait: each sequence windowed into engine-sized clips (`gait_windows.py`), the windows' embeddings
+  averaged, with what was done reported (`frames_total`, `frames_kept`, `windows`, `padded`).
+* re-ID: one embedding per crop (or per `--boxes` box of a frame); PGFA takes `--keypoints`, the
+  results of a pose engine on the same crops (`reid_pose.py`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -17,70 +25,49 @@ import numpy as np
 
 from ..errors import BadInputError
 from .engine import Engine
+from .media import FrameRange, Progress
+
+log = logging.getLogger(__name__)
 
 # COCO skeleton (joint index pairs) for overlays.
 COCO_SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
                  (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
 
 
-def _batched(engine: Engine, name: str, x: np.ndarray,
-             constant: Optional[Mapping[str, np.ndarray]] = None) -> list[dict[str, np.ndarray]]:
-    """Run `x` ([N, ...], N any) through an engine of static batch B; returns per-item outputs.
-
-    `constant` feeds the engine's other inputs unchanged for every chunk.
-    """
-    b = engine.inputs[0].shape[0]
-    items: list[dict[str, np.ndarray]] = []
-    for start in range(0, len(x), b):
-        chunk = x[start:start + b]
-        real = len(chunk)
-        if real < b:  # static batch: pad by repeating the last item, drop the padding after
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - real, 0)], 0)
-        out = engine.infer({name: np.ascontiguousarray(chunk, dtype=np.float32), **(constant or {})})
-        items += [{k: v[i] for k, v in out.items()} for i in range(real)]
-    return items
+def _source_name(frame) -> str:
+    return str(frame.path) if frame.index is None else f"{frame.path}:{frame.index}"
 
 
-def _read_boxes(boxes: Optional[str | os.PathLike], image: Path, shape: Sequence[int]) -> np.ndarray:
-    """Boxes [N, 4] (x1, y1, x2, y2) for `image` from a JSON file; the whole image when absent."""
-    h, w = shape[:2]
-    if boxes is None:
-        return np.array([[0.0, 0.0, w - 1.0, h - 1.0]])
-    try:
-        data = json.loads(Path(boxes).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"--boxes {boxes}: cannot read it as JSON ({exc}); give "
-                            f'{{"image.jpg": [[x1, y1, x2, y2], ...]}} or one list for a single image') from None
-    if isinstance(data, dict):
-        data = data.get(image.name, data.get(str(image)))
-        if data is None:
-            raise BadInputError(f"--boxes {boxes} has no entry for {image.name}; key the boxes by file name")
-    arr = np.asarray(data, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] < 4 or len(arr) == 0:
-        raise BadInputError(f"--boxes for {image.name} has shape {list(arr.shape)}; expected [N, 4] or [N, 5] "
-                            f"(x1, y1, x2, y2[, score]) with N >= 1")
-    return arr[:, :4]
-
-
-def infer_pose(engine: Engine, inputs: Sequence[str], boxes=None, visualize=None) -> list[dict]:
-    from .imageops import load_image
-    from .pose import TopDownConfig, crop_persons, decode_outputs
+def infer_pose(engine: Engine, inputs: Sequence[str], *, boxes=None, ann=None, det_thr: float = 0.0,
+               pose_nms: str = "auto", frames: FrameRange = FrameRange(), visualize=None, progress: bool = False,
+               **_) -> tuple[list[dict], dict]:
+    """Keypoints for every person of every frame; returns (results, extra top-level fields)."""
+    from .media import count_images, image_frames
+    from .pose import TopDownConfig
+    from .pose.detections import Detections, clean_boxes, image_id, whole_image
+    from .pose.pipeline import coco_record, estimate, resolve_nms
 
     cfg = TopDownConfig.from_manifest(engine.manifest)
-    results = []
-    for path in map(Path, inputs):
-        image = load_image(path)
-        bx = _read_boxes(boxes, path, image.shape)
-        crops = crop_persons(image, bx, cfg)
-        outs = _batched(engine, engine.inputs[0].name, crops.inputs)
-        stacked = {k: np.stack([o[k] for o in outs]) for k in outs[0]}
-        kps, scores = decode_outputs(stacked, crops)
-        results.append({"input": str(path), "people": [
-            {"box": b.tolist(), "keypoints": k.round(2).tolist(), "scores": s.round(4).tolist()}
-            for b, k, s in zip(bx, kps, scores)]})
+    nms = resolve_nms(engine.manifest, pose_nms)
+    dets = Detections(boxes, ann, det_thr) if boxes is not None else None
+    prog = Progress("pose: images", count_images(inputs), enabled=progress)
+    results, coco = [], []
+    for order, (frame, image) in enumerate(image_frames(inputs, frames)):
+        rows = dets.for_frame(frame, order, image.shape) if dets else clean_boxes(whole_image(image.shape),
+                                                                                   image.shape, frame.name)
+        people = estimate(engine, image, rows, cfg, nms)
+        iid = image_id(frame, dets.name_to_id if dets else None)
+        results.append({"input": _source_name(frame), "image_id": iid, "people": people})
+        coco += [coco_record(iid, p) for p in people]
         if visualize:
-            draw_skeleton(image, kps, scores, Path(visualize) / f"{path.stem}.pose.png")
-    return results
+            kp = np.asarray([p["keypoints"] for p in people], np.float64).reshape(len(people), -1, 2) \
+                if people else np.zeros((0, 17, 2))
+            sc = np.asarray([p["scores"] for p in people], np.float64).reshape(len(people), kp.shape[1])
+            stem = frame.path.stem if frame.index is None else f"{frame.path.stem}_{frame.index:06d}"
+            draw_skeleton(image, kp, sc, Path(visualize) / f"{stem}.pose.png")
+        prog.step()
+    prog.close()
+    return results, {"pose_nms": None if nms is None else "alphapose_parametric", "coco_keypoints": coco}
 
 
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, out: Path,
@@ -104,50 +91,119 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, 
     atomic.write_bytes(out, buf.tobytes())
 
 
-def infer_gait(engine: Engine, inputs: Sequence[str], **_) -> list[dict]:
-    from .gait import silhouette_clip
+def infer_gait(engine: Engine, inputs: Sequence[str], *, frames: FrameRange = FrameRange(),
+               window_stride: Optional[int] = None, short: str = "pad", sil_threshold: Optional[float] = None,
+               progress: bool = False, **_) -> tuple[list[dict], dict]:
+    """One embedding per sequence: the mean over its engine-sized windows (`gait_windows.py`)."""
+    from .batching import infer_many
+    from .gait_windows import windowed_source
 
     if len(engine.inputs) != 1:
         raise BadInputError(f"{engine.path.name}: `deploykit infer` takes silhouettes only; "
                             f"{[s.name for s in engine.inputs]} need the Python API (runtime.gait)")
+    if short not in ("pad", "refuse"):
+        raise BadInputError(f"--short {short!r} is not one of pad, refuse")
     spec = engine.inputs[0]
+    prog = Progress("gait: sequences", len(inputs), every=10, min_items=10, enabled=progress)
     results = []
     for src in inputs:
-        source: Any = np.load(src) if str(src).endswith(".npy") else src
-        clip, info = silhouette_clip(source, engine.manifest.get("preprocess"), frames=spec.shape[1])
-        emb = _batched(engine, spec.name, clip)[0]
-        results.append({"input": str(src), "frames_kept": int(len(info)),
-                        **{k: v.tolist() for k, v in emb.items()}})
-    return results
+        win = windowed_source(src, engine.manifest.get("preprocess"), spec.shape[1], frames=frames,
+                              stride=window_stride, short=short, threshold=sil_threshold)
+        if win.padded:
+            log.warning("%s: %d usable frames, fewer than the engine's %d; repeated cyclically to fill one window "
+                        "(--short refuse to refuse such sequences)", src, win.frames_kept, spec.shape[1])
+        out = infer_many(engine, {spec.name: win.clips})
+        results.append({"input": str(src), **win.report(),
+                        **{k: v.mean(0).tolist() for k, v in out.items()}})
+        prog.step()
+    prog.close()
+    return results, {"combine": "mean over windows"}
 
 
-def infer_reid(engine: Engine, inputs: Sequence[str], **_) -> list[dict]:
-    from .imageops import load_image
+def infer_reid(engine: Engine, inputs: Sequence[str], *, boxes=None, ann=None, det_thr: float = 0.0,
+               keypoints=None, frames: FrameRange = FrameRange(), progress: bool = False, **_
+               ) -> tuple[list[dict], dict]:
+    """One embedding per crop; with `boxes`, per box of each frame. PGFA: pose from `keypoints`."""
+    from .batching import infer_many
+    from .media import count_images, image_frames
+    from .pose.detections import Detections
     from .reid import ReidConfig, preprocess_reid
+    from .reid_pose import PgfaPose
 
     cfg = ReidConfig.from_manifest(engine.manifest)
-    x = preprocess_reid([load_image(p) for p in inputs], cfg)
-    # PGFA's pose heatmaps: all ones without pose data, as upstream does for images without a pose file
-    extra = {s.name: np.ones(s.shape, np.float32) for s in engine.inputs[1:]}
-    outs = _batched(engine, engine.inputs[0].name, x, extra)
-    return [{"input": str(p), **{k: v.tolist() for k, v in o.items()}} for p, o in zip(inputs, outs)]
+    pgfa = PgfaPose.for_engine(engine, keypoints)
+    if pgfa is None and keypoints is not None:
+        raise BadInputError(f"--keypoints is for PGFA engines; {engine.manifest['model']['name']} takes no pose")
+    dets = Detections(boxes, ann, det_thr) if boxes is not None else None
+    prog = Progress("re-ID: images", count_images(inputs), enabled=progress)
+    names, crops = [], []
+    for order, (frame, image) in enumerate(image_frames(inputs, frames)):
+        if dets is None:
+            names.append(_source_name(frame))
+            crops.append(image)
+        else:
+            for j, (x1, y1, x2, y2, _) in enumerate(dets.for_frame(frame, order, image.shape)):
+                h, w = image.shape[:2]
+                a, b = int(max(0, np.floor(y1))), int(min(h, np.ceil(y2)))
+                c, d = int(max(0, np.floor(x1))), int(min(w, np.ceil(x2)))
+                names.append(f"{_source_name(frame)}#box{j}")
+                crops.append(image[a:b, c:d])
+        prog.step()
+    prog.close()
+    if not crops:
+        return [], {}
+    feeds = {engine.inputs[0].name: preprocess_reid(crops, cfg)}
+    extra: dict[str, Any] = {}
+    if pgfa is not None:
+        pose = pgfa.inputs(names, crops)
+        feeds.update(pose.feeds)
+        extra = {"metric": "pgfa_visibility_weighted", "keypoints_matched": pose.matched}
+    elif len(engine.inputs) > 1:
+        raise BadInputError(f"{engine.path.name}: inputs {[s.name for s in engine.inputs[1:]]} need the Python API")
+    outs = infer_many(engine, feeds)
+    res = [{"input": n, **{k: v[i].tolist() for k, v in outs.items()}} for i, n in enumerate(names)]
+    if pgfa is not None:
+        for r, vis in zip(res, pose.visibility):
+            r["visibility"] = vis.tolist()
+    return res, extra
 
 
-_BY_FAMILY: dict[str, Callable[..., list[dict]]] = {"pose": infer_pose, "gait": infer_gait, "reid": infer_reid}
+_BY_FAMILY: dict[str, Callable[..., tuple[list[dict], dict]]] = {"pose": infer_pose, "gait": infer_gait,
+                                                                  "reid": infer_reid}
 
 
-def infer_files(engine_path: str | os.PathLike, inputs: Sequence[str], *, boxes=None, visualize=None,
-                threads: Optional[int] = None) -> dict:
-    """Run an engine on files and return a JSON-ready dict `{"model", "family", "results": [...]}`."""
+def infer_files(engine_path: str | os.PathLike, inputs: Sequence[str], *, threads: Optional[int] = None,
+                **options) -> dict:
+    """Run an engine on files and return a JSON-ready dict `{"model", "family", "results": [...], ...}`.
+
+    Options (by family): `boxes`, `ann`, `det_thr`, `pose_nms` ("auto"/"on"/"off"), `visualize`
+    (pose); `keypoints` (PGFA); `frames` (a `FrameRange` for videos); `window_stride`, `short`,
+    `sil_threshold` (gait); `progress` (lines on stderr). Options another family takes are refused.
+    """
     if not inputs:
-        raise BadInputError("no INPUT given; pass image files (pose, re-ID), silhouette folders or .npy (gait)")
+        raise BadInputError("no INPUT given; pass images, image folders or videos (pose, re-ID), silhouette "
+                            "folders, .npy or silhouette videos (gait)")
     missing = [p for p in inputs if not Path(p).exists()]
     if missing:
         raise BadInputError(f"input(s) not found: {missing[:5]}; check the paths")
     with Engine.load(engine_path, threads=threads) as engine:
         family = engine.manifest["model"]["family"]
-        results = _BY_FAMILY[family](engine, inputs, boxes=boxes, visualize=visualize)
-        return {"model": engine.manifest["model"]["name"], "family": family, "results": results}
+        _refuse_foreign(family, options)
+        results, extra = _BY_FAMILY[family](engine, inputs, **options)
+        return {"model": engine.manifest["model"]["name"], "family": family, **extra, "results": results}
+
+
+_FAMILY_OPTIONS = {"boxes": ("pose", "reid"), "ann": ("pose", "reid"), "det_thr": ("pose", "reid"),
+                   "pose_nms": ("pose",), "visualize": ("pose",), "keypoints": ("reid",),
+                   "window_stride": ("gait",), "short": ("gait",), "sil_threshold": ("gait",)}
+
+
+def _refuse_foreign(family: str, options: Mapping[str, Any]) -> None:
+    defaults = {"det_thr": 0.0, "pose_nms": "auto", "short": "pad"}
+    for k, v in options.items():
+        fams = _FAMILY_OPTIONS.get(k)
+        if fams and family not in fams and v is not None and v != defaults.get(k):
+            raise BadInputError(f"--{k.replace('_', '-')} is for {'/'.join(fams)} engines; this one is {family}")
 
 
 def embeddings_from_results(data: Mapping, output: Optional[str] = None) -> tuple[np.ndarray, list[str]]:
@@ -157,7 +213,8 @@ def embeddings_from_results(data: Mapping, output: Optional[str] = None) -> tupl
     res = data["results"]
     if not res:
         raise BadInputError("the results file holds no results")
-    keys = [k for k in res[0] if k not in ("input", "frames_kept")]
+    keys = [k for k in res[0] if k not in ("input", "frames_kept", "frames_total", "windows", "padded",
+                                           "visibility", "image_id")]
     key = output or ("embeddings" if "embeddings" in keys else "feat" if "feat" in keys else keys[0])
     if key not in keys:
         raise BadInputError(f"output {output!r} is not in the results; available: {keys}")

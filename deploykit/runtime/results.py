@@ -26,8 +26,11 @@ from ..errors import BadInputError
 
 FORMAT = "deploykit-results"
 VERSION = 1
-_META_KEYS = ("model", "family", "engine", "engine_sha256", "metric", "embedding_output")
+_META_KEYS = ("model", "family", "engine", "engine_sha256", "metric", "embedding_output",
+              "pose_nms", "combine", "keypoints_matched")
 _NOT_OUTPUTS = ("input", "frames_kept")
+# numeric per-result fields that report what infer did, not engine outputs (kept as records)
+_REPORT_FIELDS = ("frames_kept", "frames_total", "windows", "padded", "image_id", "box_score")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -114,7 +117,7 @@ def _split(results: list[Mapping[str, Any]]) -> tuple[dict[str, np.ndarray], lis
             a = np.asarray([r[k] for r in results])
         except (ValueError, KeyError):
             a = None
-        if a is not None and a.dtype.kind in "biuf" and k not in ("frames_kept",):
+        if a is not None and a.dtype.kind in "biuf" and k not in _REPORT_FIELDS:
             arrays[k] = a.astype(np.float32)
         else:
             other.append(k)

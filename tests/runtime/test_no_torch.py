@@ -12,6 +12,9 @@ def test_runtime_imports_without_torch():
                           "import deploykit.runtime.pose, deploykit.runtime.gait, deploykit.runtime.reid\n"
                           "import deploykit.runtime.match, deploykit.runtime.imageops, deploykit.runtime.results\n"
                           "import deploykit.runtime.coco_eval, deploykit.runtime.match.faiss_gallery\n"
+                          "import deploykit.runtime.batching, deploykit.runtime.infer, deploykit.runtime.media\n"
+                          "import deploykit.runtime.gait_windows, deploykit.runtime.reid_pose\n"
+                          "import deploykit.runtime.pose.detections, deploykit.runtime.pose.pipeline\n"
                           "print('ok', 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

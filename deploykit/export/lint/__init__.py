@@ -39,6 +39,23 @@ def _load(model) -> tuple:
     return proto, str(model), man
 
 
+def _fixed_batch(proto, prof) -> Optional[GraphView]:
+    """The graph with a dynamic axis 0 set to the profile's max, shape-inferred (None without a profile)."""
+    if not isinstance(prof, dict) or "max" not in prof:
+        return None
+    onnx = require("onnx", "export")
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(proto)
+    for v in fixed.graph.input:
+        dims = v.type.tensor_type.shape.dim
+        if len(dims) and not dims[0].HasField("dim_value"):
+            dims[0].dim_value = int(prof["max"])
+    try:
+        return GraphView(infer(fixed))
+    except Exception:  # the unfixed graph inferred; fall back to its view
+        return None
+
+
 def check_model(model, *, trt_version: str = "10", dla: bool = False, fp16: bool = False,
                 data: Optional[str | os.PathLike] = None, seed: int = 0) -> LintReport:
     """Lint an ONNX model for a TensorRT version.
@@ -64,7 +81,9 @@ def check_model(model, *, trt_version: str = "10", dla: bool = False, fp16: bool
         raise BadInputError(f"deploykit check: ONNX shape inference fails on {name} "
                             f"({str(exc).splitlines()[0]}); is it a valid model?") from None
     view = GraphView(inferred)
-    findings = [*check_opset(view, column), *check_nodes(view, OpTable.load(), column), *check_tensors(view, column)]
+    prof = (manifest or {}).get("dynamic_batch")
+    findings = [*check_opset(view, column), *check_nodes(view, OpTable.load(), column),
+                *check_tensors(view, column, prof, _fixed_batch(proto, prof))]
     summary, details = {"nodes": len(view.nodes), "opset": view.opset}, {}
     if dla:
         dla_findings, dla_summary, details["dla_gpu_layers"] = check_dla(view, column)

@@ -236,16 +236,35 @@ def _check_dtype(view: GraphView, table: OpTable, column: str, node) -> Iterator
                   hint="cast to a supported type in the model")
 
 
-def check_tensors(view: GraphView, column: str) -> Iterator[Finding]:
-    """Graph-level dtype and shape facts: dynamic dims, INT64 narrowing, unsupported dtypes."""
+def check_tensors(view: GraphView, column: str, dynamic_batch: Optional[dict] = None,
+                  fixed: Optional[GraphView] = None) -> Iterator[Finding]:
+    """Graph-level dtype and shape facts: dynamic dims, INT64 narrowing, unsupported dtypes.
+
+    `dynamic_batch` is the manifest's profile `{"min", "opt", "max"}`: with it a dynamic axis 0 is
+    what TensorRT builds with an optimization profile (reported as info); any other dynamic dim,
+    or a dynamic axis 0 without a profile, blocks a build. `fixed` is the graph with axis 0 set to
+    the profile's max: data-dependent shapes are looked for there, as a symbolic batch leaves
+    Reshape(-1) dims unknown to ONNX shape inference without making them data-dependent.
+    """
+    prof = dynamic_batch if isinstance(dynamic_batch, dict) and {"min", "opt", "max"} <= set(dynamic_batch) else None
+    batched = False
     for name in view.inputs:
         shape = view.shape(name)
-        if shape is None or any(not isinstance(d, int) or d <= 0 for d in shape):
-            yield Finding("error", "dynamic-dim", f"graph input {name} has shape {shape}: deploykit builds static "
-                                                  f"engines (no optimization profile), and DLA takes no dynamic "
-                                                  f"dims.", tensor=name,
-                          hint="re-export with static --batch/--frames (deploykit export fixes every dim)")
-    unknown = [n for n, (_, dims) in view.types.items() if n not in view.inputs and dims is not None
+        bad = [i for i, d in enumerate(shape or []) if not isinstance(d, int) or d <= 0]
+        if shape is not None and prof is not None and bad == [0]:
+            batched = True
+            yield Finding("info", "dynamic-batch", f"graph input {name} has a dynamic batch {shape}: the manifest's "
+                                                   f"profile min {prof['min']} / opt {prof['opt']} / max "
+                                                   f"{prof['max']} becomes TensorRT's optimization profile.",
+                          tensor=name, hint="DLA takes no dynamic dims: export static for a DLA engine")
+        elif shape is None or bad:
+            why = ("only axis 0 may be dynamic, with the manifest's dynamic_batch profile" if prof is not None else
+                   "the manifest gives no dynamic_batch profile (min/opt/max) for it")
+            yield Finding("error", "dynamic-dim", f"graph input {name} has shape {shape}: {why}, and DLA takes no "
+                                                  f"dynamic dims.", tensor=name,
+                          hint="re-export with deploykit export (static --batch/--frames, or --dynamic-batch MAX)")
+    shapes = fixed if (batched and fixed is not None) else view
+    unknown = [n for n, (_, dims) in shapes.types.items() if n not in shapes.inputs and dims is not None
                and any(not isinstance(d, int) or d <= 0 for d in dims)]
     if unknown:
         yield Finding("warning", "dynamic-shape", f"{len(unknown)} tensor(s) have dims unknown before run time "

@@ -84,9 +84,11 @@ class GeMHPP(nn.Module):
 
     def gem(self, x: torch.Tensor) -> torch.Tensor:
         """[n, c, b, w'] -> [n, c, b, 1]."""
-        return F.avg_pool2d(x.clamp(min=self.eps).pow(self.p), (1, x.size(-1))).pow(1.0 / self.p)
+        # int(): the strip width is static even when the batch axis is exported dynamic
+        return F.avg_pool2d(x.clamp(min=self.eps).pow(self.p), (1, int(x.size(-1)))).pow(1.0 / self.p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[n, c, h, w] -> [n, c, sum(bin_num)]."""
         n, c = x.size()[:2]
-        return torch.cat([self.gem(x.reshape(n, c, b, -1)).squeeze(-1) for b in self.bin_num], -1)
+        # flatten(2), not squeeze(-1): with a dynamic batch the exporter cannot prove the last dim is 1
+        return torch.cat([self.gem(x.reshape(n, c, b, -1)).flatten(2) for b in self.bin_num], -1)
