@@ -99,8 +99,8 @@ def test_image_models_int8(tmp_path, name):
     assert all(o.cosine_mean >= 0.98 for o in rep.outputs), rep.to_json()
     assert rep.passed == all(all(o.checks) for o in rep.outputs)
     assert all(o.checks[0].limit == gate_for(family) for o in rep.outputs)
-    if family == "pose":  # flat random-weight heatmaps: a small peak margin says the joint figure is fragile
-        assert rep.keypoints["joints"] == 8 * 17 and rep.keypoints["median_peak_margin_in_std"] < 1.0
+    if family == "pose":  # measured on all 8 held-out crops (flat random-weight maps: see `parity`'s task gate)
+        assert rep.keypoints["joints"] == 8 * 17
 
 
 @pytest.mark.slow

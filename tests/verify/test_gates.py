@@ -134,3 +134,14 @@ def test_parity_fails_a_misquantized_engine_and_passes_fp32(gaitgl_engines, tmp_
 
     good = run_parity("gaitgl", gaitgl_engines / "conv_inputs.onnx")   # the same gates pass a sound INT8 placement
     assert good.passed and good.samples == 12, "\n".join(good.lines())
+
+
+def test_parity_help_states_the_tables_limits():
+    # the help text repeats the table for users; it must not drift from it
+    text = " ".join(run_cli("parity", "--help").stdout.split())
+    for g in (gates.FP16, gates.INT8):
+        for t in g.output:
+            assert f"{t.limit:g}" in text, (g.precision, t.figure)
+    for t in (*gates.INT8.embedding[:1], *gates.INT8.pose):
+        assert f"{t.limit:g}" in text, t.figure
+    assert f"{gates.PEAK_MIN_STD:g} std" in text
