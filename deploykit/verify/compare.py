@@ -83,3 +83,22 @@ def error_stats(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     scale = float(np.max(np.abs(r))) or 1.0
     return {"max_abs": float(d.max()) if d.size else 0.0, "mean_abs": float(d.mean()) if d.size else 0.0,
             "max_rel": float(d.max() / scale) if d.size else 0.0, "cosine": cosine_value(r, o)}
+
+
+def signal_stats(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
+    """`error_stats` plus the input-dependent figures over a batch of samples `[N, ...]`.
+
+    `centred_cosine`: cosine of `out - mean(ref)` with `ref - mean(ref)` (mean over the N samples);
+    `signal_nsr`: ||out - ref|| / ||ref - mean(ref)||; `signal_share`: ||ref - mean(ref)|| / ||ref||
+    (how much of the output depends on the input at all). With N < 2, or a reference that does not
+    change with its input, the centred figures are NaN (and any gate on them fails).
+    """
+    stats = error_stats(ref, out)
+    r, o = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+    mu = r.mean(axis=0, keepdims=True) if r.shape[0] >= 2 else None
+    spread = float(np.linalg.norm(r - mu)) if mu is not None else 0.0
+    if mu is None or spread == 0.0:
+        return {**stats, "centred_cosine": float("nan"), "signal_nsr": float("nan"), "signal_share": 0.0}
+    return {**stats, "centred_cosine": cosine_value(r - mu, o - mu),
+            "signal_nsr": float(np.linalg.norm(o - r) / spread),
+            "signal_share": spread / (float(np.linalg.norm(r)) or 1.0)}

@@ -25,6 +25,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import compare
+from .gates import FP16
+
+# the FP16 plain-cosine gate of the table (this check stresses range, not the input-dependent signal)
+FP16_COSINE = next(t.limit for t in FP16.output if t.figure == "cosine")
 
 AUDIT_SEED, EVAL_SEED = 0, 1000
 
@@ -54,7 +58,7 @@ class Fp16Check:
 
     @property
     def passed(self) -> bool:
-        return self.ours_finite and not self.ours_overflowed and self.ours_cosine >= 0.999
+        return self.ours_finite and not self.ours_overflowed and self.ours_cosine >= FP16_COSINE
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)

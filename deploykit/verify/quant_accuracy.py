@@ -1,14 +1,11 @@
 """Accuracy of a reduced-precision engine against the PyTorch FP32 reference, per model family.
 
-Inputs are *held out*: seeded synthetic samples (the calibration source's generator, through the
-same preprocessing) with seeds the calibration never used. Metrics per family:
-
-- gait / re-ID (embeddings): per-sample cosine of each output vs PyTorch FP32; gate: mean >= 0.99.
-- pose (heatmaps): per-sample heatmap cosine (gate: mean >= 0.98), and the share of joints whose
-  decoded position (the manifest's decoder, e.g. HRNet's quarter-offset argmax) moves by at most
-  1 heatmap pixel. With seeded random weights the heatmaps are nearly flat, so their argmax is
-  decided by tiny differences and this share mostly measures that fragility; the report gives
-  the peak margin (top-1 minus top-2 value, relative to the map's spread) so it can be read as such.
+Inputs are *held out* (`verify.heldout.heldout_feeds`, seed 1000: the calibration never reaches it);
+the reference and the engine run through `verify.paired.reference_vs_engine`, and the gates are the
+table's (`verify.gates`, by the engine's precision): centred cosine and signal NSR of each output
+over the held-out batch. Also reported: per-sample plain cosine (mean, min) and, for pose heatmaps,
+the share of joints whose decoded position moves by at most 1 heatmap pixel with the peak margin
+(top-1 minus top-2 value, relative to the map's spread). `deploykit parity` adds the task gates.
 """
 
 from __future__ import annotations
@@ -19,20 +16,20 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import require
 from . import compare
-
-EVAL_SEED = 1000  # calibration uses seeds < 1000
+from . import gates as G
+from .heldout import HELDOUT_SEED as EVAL_SEED
 
 
 @dataclasses.dataclass
 class OutputAccuracy:
-    """One output: per-sample cosine (mean, min) and the centred cosine.
+    """One output: per-sample cosine (mean, min), the centred figures, and the table's checks.
 
-    `centred_cosine_mean` compares `got_i - mu` with `ref_i - mu` (mu = mean reference output over
-    the samples): the part that differs between inputs. Seeded random weights give outputs dominated
-    by a shared component (BatchNorm statistics and biases), which lifts the plain cosine; the
-    centred cosine is the stricter reading and is reported beside it (not gated).
+    `centred_cosine` compares `got - mu` with `ref - mu` over the whole held-out batch (mu = mean
+    reference output over the samples): the part that differs between inputs; `centred_cosine_mean`
+    is the same per sample, averaged. Seeded random weights give outputs dominated by a shared
+    component (BatchNorm statistics and biases), which lifts the plain cosine; the gates read the
+    centred figures.
     """
 
     name: str
@@ -40,6 +37,8 @@ class OutputAccuracy:
     cosine_min: float
     centred_cosine_mean: float
     checks: list
+    centred_cosine: float = float("nan")
+    signal_nsr: float = float("nan")
 
 
 @dataclasses.dataclass
@@ -60,12 +59,13 @@ class AccuracyReport:
                 "passed": self.passed, "keypoints": self.keypoints,
                 "outputs": [{"name": o.name, "cosine_mean": o.cosine_mean, "cosine_min": o.cosine_min,
                              "centred_cosine_mean": o.centred_cosine_mean,
+                             "centred_cosine": o.centred_cosine, "signal_nsr": o.signal_nsr,
                              "checks": [c.to_json() for c in o.checks]} for o in self.outputs]}
 
 
 def gate_for(family: str) -> float:
-    """The mean-cosine gate: 0.99 for embeddings (gait, re-ID), 0.98 for pose heatmaps."""
-    return 0.98 if family == "pose" else 0.99
+    """The INT8 centred-cosine gate of the table (the same for every family; `family` is kept for callers)."""
+    return next(t.limit for t in G.INT8.output if t.figure == "centred_cosine")
 
 
 def keypoint_agreement(ref: np.ndarray, got: np.ndarray, decoder: str = "quarter", max_px: float = 1.0) -> dict:
@@ -98,38 +98,27 @@ def engine_accuracy(name: str, engine_path: str | os.PathLike, *, samples: int =
         seed: seed of the held-out generator; default 1000 (calibration uses lower seeds).
         decoder: pose decoder; default the manifest's (`postprocess.decoder`) or "quarter".
     """
-    torch = require("torch", "export")
-    from ..calib import sources
-    from ..models.factory import reference_from_manifest
     from ..runtime import Engine
+    from .heldout import heldout_feeds
+    from .paired import reference_vs_engine, torch_reference
 
     engine = Engine.load(engine_path)
     man = engine.manifest
     family = man["model"]["family"]
-    model = reference_from_manifest(man, source=str(engine_path))
-    src = sources.SyntheticSource(man, seed=seed, warn=False)
-    refs: dict[str, list] = {o.name: [] for o in engine.outputs}
-    outs: dict[str, list] = {o.name: [] for o in engine.outputs}
-    n = 0
+    precision = man.get("engine", {}).get("precision", "fp32")
+    held = heldout_feeds(man, samples, seed)
     with engine:
-        for feeds in sources.batches(src, samples, progress=False):
-            with torch.no_grad():
-                ref = model(*[torch.from_numpy(feeds[s.name]) for s in engine.inputs])
-            ref = ref if isinstance(ref, (tuple, list)) else (ref,)
-            got = engine.infer(feeds)
-            for o, r in zip(engine.outputs, ref):
-                refs[o.name].append(r.numpy())
-                outs[o.name].append(got[o.name])
-            n += feeds[engine.inputs[0].name].shape[0]
-    limit = gate_for(family)
+        paired = reference_vs_engine(torch_reference(man, source=engine_path), engine.infer, held.batches)
     results, kp = [], None
     for o in engine.outputs:
-        r, g = np.concatenate(refs[o.name]), np.concatenate(outs[o.name])
+        r, g = paired.refs[o.name], paired.outs[o.name]
         cos = np.array([compare.cosine_value(r[i], g[i]) for i in range(r.shape[0])])
-        mean_check = compare.CheckResult("mean cosine", float(cos.mean()), limit, bool(cos.mean() >= limit), ">=")
         mu = r.mean(axis=0, keepdims=True)
         centred = np.array([compare.cosine_value(r[i] - mu[0], g[i] - mu[0]) for i in range(r.shape[0])])
-        results.append(OutputAccuracy(o.name, float(cos.mean()), float(cos.min()), float(centred.mean()), [mean_check]))
+        stats = compare.signal_stats(r, g)
+        checks = [t.judge(stats[t.figure]) for t in G.gates_for(precision).output]
+        results.append(OutputAccuracy(o.name, float(cos.mean()), float(cos.min()), float(centred.mean()), checks,
+                                      stats["centred_cosine"], stats["signal_nsr"]))
         if family == "pose" and r.ndim == 4:
             kp = keypoint_agreement(r, g, decoder or man.get("postprocess", {}).get("decoder", "quarter"))
-    return AccuracyReport(name, str(engine_path), man.get("engine", {}).get("precision", "fp32"), n, results, kp)
+    return AccuracyReport(name, str(engine_path), precision, held.n, results, kp)

@@ -1,0 +1,84 @@
+"""The held-out feeds every accuracy check uses, from one function.
+
+Held out means: generator seeds the calibration never uses (it starts at 0 and draws far fewer
+than 1000 samples from its own stream), through the runtime's preprocessing. Today the samples come
+from `calib.sources.SyntheticSource` (or the model's own realistic generator, e.g. GaitEdge's
+masks and box ratios), which has no identities: `labels` is then None and the task gates use
+pseudo-identities (see `task_metrics`). An `.npz` with one array per input and an optional
+`labels` array (identity per sample) gives labelled held-out data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ..errors import BadInputError
+
+HELDOUT_SEED = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """Held-out feeds in the engine's static batch.
+
+    Attributes:
+        batches: `{input name: [batch, ...]}` per engine call.
+        labels: `[n]` identity per sample, or None.
+        source: one line saying where the samples came from.
+    """
+
+    batches: tuple
+    labels: Optional[np.ndarray]
+    source: str
+
+    @property
+    def n(self) -> int:
+        return sum(next(iter(b.values())).shape[0] for b in self.batches)
+
+
+def heldout_feeds(manifest: Mapping, n: int, seed: int = HELDOUT_SEED, *,
+                  data: Optional[str | os.PathLike] = None) -> HeldOut:
+    """`n` held-out samples for the model of `manifest` (rounded down to whole engine batches).
+
+    Args:
+        manifest: the engine's manifest (input specs, family, preprocess).
+        n: number of samples.
+        seed: generator seed; default 1000.
+        data: an `.npz`/`.npy` of preprocessed inputs (an `.npz` may hold `labels`); default synthetic.
+    """
+    from ..calib import sources
+    from ..manifest import inputs_of
+
+    if data is not None:
+        src = sources.ArraySource(data, manifest)
+        batches = tuple(sources.batches(src, n, progress=False))
+        labels = _labels(Path(data), sum(b[src.primary.name].shape[0] for b in batches))
+        return HeldOut(batches, labels, src.describe())
+    from ..models.registry import spec as get_spec
+
+    spec = get_spec(manifest["model"]["name"])
+    specs = inputs_of(manifest)
+    if spec.sample_fn is not None:  # the model's own realistic inputs (SyntheticSource would not fit them)
+        batch = specs[0].shape[0]
+        batches = tuple(spec.sample_inputs(specs, seed=seed + i) for i in range(max(1, int(n) // batch)))
+        return HeldOut(batches, None, f"{spec.name} sample generator (seeds {seed}..)")
+    src = sources.SyntheticSource(manifest, seed=seed, warn=False)
+    return HeldOut(tuple(sources.batches(src, n, progress=False)), None, src.describe())
+
+
+def _labels(path: Path, n: int) -> Optional[np.ndarray]:
+    if path.suffix.lower() != ".npz":
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if "labels" not in z.files:
+            return None
+        labels = np.asarray(z["labels"]).ravel()
+    if labels.shape[0] < n:
+        raise BadInputError(f"{path}: 'labels' has {labels.shape[0]} entries for {n} samples; give one identity "
+                            f"per sample")
+    return labels[:n]
