@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from tests.onnx_helpers import init, make_model, vi
+from onnx_helpers import init, make_model, vi
 
 ROOT = Path(__file__).resolve().parents[2]
 
