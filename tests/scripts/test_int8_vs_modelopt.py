@@ -31,12 +31,26 @@ def test_qdq_counts_tell_activation_constant_and_weighted_output_qdq(tmp_path):
              helper.make_node("Conv", ["xd", "wd"], ["c"]),
              helper.make_node("QuantizeLinear", ["c", "s", "z"], ["cq"]),
              helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["cd"]),
+             helper.make_node("Relu", ["cd"], ["r"]),
              helper.make_node("DequantizeLinear", ["b8", "s", "z"], ["bd"]),  # a stored int8 constant
-             helper.make_node("Add", ["cd", "bd"], ["y"])]
+             helper.make_node("Add", ["r", "bd"], ["y"])]
     model = make_model(nodes, [vi("x", [1, 1, 4, 4])], [vi("y", None)],
                        [s, z, init("w", np.ones((2, 1, 1, 1), np.float32)), init("b8", np.ones((1, 2, 1, 1), np.int8))])
     onnx.save(model, tmp_path / "m.onnx")
-    assert _script().qdq_counts(tmp_path / "m.onnx") == {"activation_qdq": 2, "constant_qdq": 2, "on_weighted_outputs": 1}
+    assert _script().qdq_counts(tmp_path / "m.onnx") == {"activation_qdq": 2, "constant_qdq": 2,
+                                                        "on_weighted_outputs": 1, "on_weighted_to_add": 0}
+
+
+def test_qdq_on_a_weighted_output_that_feeds_a_residual_add_is_counted_apart(tmp_path):
+    s, z = init("s", np.float32(0.1)), init("z", np.int8(0))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "s", "z"], ["cq"]),
+             helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["cd"]),
+             helper.make_node("Add", ["cd", "x"], ["y"])]
+    model = make_model(nodes, [vi("x", [1, 1, 4, 4])], [vi("y", None)], [s, z, init("w", np.ones((1, 1, 1, 1), np.float32))])
+    onnx.save(model, tmp_path / "m.onnx")
+    got = _script().qdq_counts(tmp_path / "m.onnx")
+    assert (got["on_weighted_outputs"], got["on_weighted_to_add"]) == (0, 1)
 
 
 def test_metrics_centred_cosine_and_nn_agreement_fall_when_the_input_dependent_part_is_lost():
