@@ -288,8 +288,10 @@ def _table_outputs(manifest: dict, outputs: list) -> list:
 def _versions(ov_meta: dict) -> dict:
     import importlib.metadata as md
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    return {"deploykit_commit": commit.strip(), "onnxruntime": md.version("onnxruntime"), "onnx": md.version("onnx"),
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    # the last commit that changed deploykit/ names the quantizer code measured (scripts/ may move on)
+    commit = git("log", "-1", "--format=%h", "--", "deploykit") + ("+dirty" if git("status", "--porcelain", "--", "deploykit") else "")
+    return {"deploykit_commit": commit, "head": git("rev-parse", "--short", "HEAD"), "onnxruntime": md.version("onnxruntime"), "onnx": md.version("onnx"),
             "openvino": ov_meta.get("openvino"), "nvidia-modelopt": _modelopt_version()}
 
 
