@@ -82,7 +82,7 @@ def worker_openvino(a) -> int:
         try:
             comp = core.compile_model(path, "CPU", cfg)
         except Exception as exc:  # a graph OpenVINO refuses is a result: record it
-            meta["graphs"][key] = {"error": str(exc).strip().splitlines()[0][:200]}
+            meta["graphs"][key] = {"error": " ".join(str(exc).split())[:600]}
             continue
         req = comp.create_infer_request()
         names = [next(nm for nm in o.get_names() if nm in a.outputs) for o in comp.outputs]
@@ -183,7 +183,7 @@ def _ort_run(paths: dict, held: dict, outputs: list, a) -> tuple[dict, dict]:
             sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             res = [sess.run(outputs, {k: v[i:i + 1] for k, v in held.items()}) for i in range(n)]
         except Exception as exc:  # e.g. ModelOpt's batched MatMul with per-channel zero points
-            meta[key] = {"error": str(exc).strip().splitlines()[0][:200]}
+            meta[key] = {"error": " ".join(str(exc).split())[:600]}
             continue
         for j, nm in enumerate(outputs):
             outs[f"{key}/{nm}"] = np.concatenate([r[j] for r in res])
