@@ -216,10 +216,11 @@ class ArraySource(Source):
             self._only_primary()
             self.arrays = {self.primary.name: data}
         else:
-            self.arrays = {k: data[k] for k in data.files}
+            # only the model's inputs: a held-out .npz may also hold `labels` (identities, not data)
+            self.arrays = {k: data[k] for k in data.files if k in {s.name for s in self.specs}}
             missing = [s.name for s in self.specs if s.name not in self.arrays]
             if missing:
-                raise BadInputError(f"{self.path} has arrays {sorted(self.arrays)}, the model needs {[s.name for s in self.specs]}; "
+                raise BadInputError(f"{self.path} has arrays {sorted(data.files)}, the model needs {[s.name for s in self.specs]}; "
                                     f"missing {missing}")
         counts = {len(a) for a in self.arrays.values()}
         if len(counts) != 1:

@@ -19,9 +19,9 @@ import numpy as np
 from .. import manifest as mf
 from .build_engine import BuildOptions, BuildResult
 
-# plain-cosine gates for the choice (per output, against the FP32 ONNX on the same samples):
-# FP32 engines differ by float re-association only; INT8 is the parity gate for embeddings
-CHOICE_COSINE = {"fp32": 0.99999, "int8": 0.99}
+# the choice is judged by the parity gates' output thresholds (deploykit/verify/gates.py): plain
+# cosine for FP32, the input-dependent signal (centred cosine, signal NSR) for INT8, over the
+# calibration samples (or seeded ones) against the FP32 ONNX
 
 
 def usable_cpu_backends() -> list[str]:
@@ -30,7 +30,7 @@ def usable_cpu_backends() -> list[str]:
 
 
 def build_fastest_cpu(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path, *, seconds: float = 1.5,
-                      samples: int = 3) -> BuildResult:
+                      samples: int = 6) -> BuildResult:
     """Build each usable CPU backend, time and check them, and return the fastest accurate one."""
     from .build_engine import build_onnxruntime
     from .openvino_build import package_openvino
@@ -46,12 +46,12 @@ def build_fastest_cpu(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Pa
         cands["onnxruntime"].notes.append("auto: ONNX Runtime is the only CPU backend installed")
         return cands["onnxruntime"]
     table = measure(onnx_path, {k: r.engine_path for k, r in cands.items()}, "int8" if opt.int8 else "fp32",
-                    seconds=seconds, samples=samples, seed=opt.seed)
+                    seconds=seconds, samples=samples, seed=opt.seed, data=opt.calib_data, man=man)
     chosen = choose(table)
     res = cands[chosen]
     res.manifest["engine"]["auto"] = {"chosen": chosen, "candidates": table,
-                                      "how": f"interleaved timing, {seconds:g} s per candidate; plain cosine vs the "
-                                             f"FP32 ONNX on {samples} seeded samples >= {CHOICE_COSINE[table[chosen]['precision']]}"}
+                                      "how": f"interleaved timing, {seconds:g} s per candidate; the parity gates' "
+                                             f"output thresholds vs the FP32 ONNX on {samples} samples"}
     mf.write(res.manifest_path, res.manifest)
     for k, r in cands.items():
         if k != chosen:
@@ -68,22 +68,30 @@ def choose(table: dict[str, dict]) -> str:
 
 
 def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, seconds: float, samples: int,
-            seed: int) -> dict[str, dict]:
-    """{backend: {p50_ms, min_cosine, passed, precision}} for each engine file, on the same seeded inputs."""
+            seed: int, data=None, man=None) -> dict[str, dict]:
+    """{backend: {p50_ms, worst, passed, precision}} for each engine file, on the same inputs.
+
+    `worst` holds, per gate of the precision's output thresholds, the worst value over the outputs.
+    """
     from ..runtime import Engine
     from ..verify.bench import time_interleaved
+    from ..verify.compare import signal_stats
     from ..verify.engine_compare import run_samples, sample_inputs
+    from ..verify.gates import gates_for
 
     with Engine.load(onnx_path) as ref_engine:
-        feeds = sample_inputs(ref_engine.inputs, samples, seed)
+        feeds = _feeds(ref_engine, data, man, samples, seed) if data else sample_inputs(ref_engine.inputs, samples, seed)
         ref = run_samples(ref_engine, feeds)
+    gates = gates_for(precision).output
     loaded = {k: Engine.load(p).activate() for k, p in engines.items()}
     try:
         table = {}
         for k, e in loaded.items():
             out = run_samples(e, feeds)
-            cos = min(_cos(out[n], ref[n]) for n in ref)
-            table[k] = {"precision": precision, "min_cosine": cos, "passed": cos >= CHOICE_COSINE[precision]}
+            stats = [signal_stats(ref[n], out[n]) for n in ref]
+            worst = {t.figure: (min if t.op == ">=" else max)(st[t.figure] for st in stats) for t in gates}
+            ok = all(t.judge(worst[t.figure]) for t in gates)
+            table[k] = {"precision": precision, "worst": worst, "passed": bool(ok)}
         one = {n: a[0] for n, a in feeds.items()}
         runners = {k: (lambda e: lambda f: e.infer(f, check_finite=False))(e) for k, e in loaded.items()}
         for run in runners.values():
@@ -98,7 +106,9 @@ def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, second
             e.deactivate()
 
 
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return 1.0 if na == nb == 0 else 0.0 if na == 0 or nb == 0 else float(a @ b / (na * nb))
+def _feeds(engine, data, man, samples: int, seed: int) -> dict[str, np.ndarray]:
+    """Up to `samples` calibration samples, `[n, *input shape]` (the engine's batch per sample)."""
+    from ..calib import sources
+
+    batches = list(sources.batches(sources.open_source(data, man, seed=seed), samples, progress=False))
+    return {s.name: np.stack([b[s.name] for b in batches]) for s in engine.inputs}
