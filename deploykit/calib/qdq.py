@@ -11,8 +11,9 @@ pair (the QAT-export form every TensorRT version parses). ONNX Runtime's x86 ker
 unsigned activations; the issue measured S8S8 at 0.89x FP32 and U8S8 at 3.2x on a ResNet-50.
 
 The writer is `onnxruntime.quantization.quantize_static`, fed our ranges through its JSON range
-cache (`calibration_cache_path`), so ONNX Runtime's placement rules and its int32 bias handling are
-used as they are.
+cache (`calibration_cache_path`). For S8S8 it is told which nodes to quantize (weighted ops,
+residual Adds) and that no op output is quantized; `placement.py`'s passes then leave the residual
+Add's main input, constants that are not weights, float-kept nodes and graph outputs in float.
 """
 
 from __future__ import annotations
@@ -30,17 +31,19 @@ import numpy as np
 
 from .. import atomic
 from ..errors import DeploykitError, require
+from . import placement
+from .placement import WEIGHTED_OP_TYPES
 from .ranges import Ranges
 
-# ops whose inputs get Q/DQ. TensorRT: the weighted ops, residual adds and pools it fuses with
-# (ModelOpt's int8 set, less Clip: a Q/DQ after GeM's Clip(min=eps) rounds small values to 0 and
-# undoes the eps, so the rescaled GeM divides 0 by 0); ONNX Runtime: the same plus the ops its QDQ
-# fusions chain through.
-TRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "MaxPool", "AveragePool",
-                "GlobalAveragePool", "BatchNormalization")
-ORT_OP_TYPES = TRT_OP_TYPES + ("Concat", "Relu", "LeakyRelu", "Sigmoid", "Reshape", "Transpose", "Squeeze",
-                               "Unsqueeze", "Flatten", "Resize", "Slice", "Split", "Gather", "Pad")
-WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+# S8S8 quantizes the weighted ops and residual Adds only (placement.py has the table and the
+# why); TRT_OP_TYPES is that set, for callers that list op types. ONNX Runtime (U8S8): the weighted
+# ops, residual/elementwise ops and pools, plus the ops its QDQ fusions chain through, so its QLinear
+# kernels run back to back. BatchNormalization is in neither: folded into the Conv before
+# quantization, and where one is left (after a Transpose or a Linear) it has no integer kernel.
+TRT_OP_TYPES = WEIGHTED_OP_TYPES + ("Add",)
+ORT_OP_TYPES = WEIGHTED_OP_TYPES + ("Add", "Mul", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat", "Relu",
+                                    "LeakyRelu", "Sigmoid", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
+                                    "Flatten", "Resize", "Slice", "Split", "Gather", "Pad")
 
 
 class QdqLayout(str, enum.Enum):
@@ -102,14 +105,22 @@ def quantize(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout | 
 
     layout = QdqLayout(layout)
     model = onnx.load(str(model_path))
+    placement.name_nodes(model)
     names = {t for n in model.graph.node for t in [*n.input, *n.output]} | {i.name for i in model.graph.input}
     s8 = layout is QdqLayout.S8S8
+    skips = placement.residual_skips(model) if s8 else None
     extra = {"ActivationSymmetric": s8, "WeightSymmetric": True, "QuantizeBias": not s8,
              "AddQDQPairToWeight": s8, "DedicatedQDQPair": False, "UseQDQContribOps": False,
              # MatMul weights [.., K, N]: one scale per output column N (ORT's default axis 1 is K for 3-D)
-             "QDQOpTypePerChannelSupportToAxis": {"MatMul": -1},
+             "QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1, "MatMul": -1},
              "TensorQuantOverrides": _per_tensor_batched_matmul_weights(model)}
+    nodes = None
+    if s8:  # TensorRT: weighted-op inputs and residual skips only; no op output is quantized
+        extra["OpTypesToExcludeOutputQuantization"] = sorted({n.op_type for n in model.graph.node})
+        nodes = placement.weighted_and_residual(model, exclude_nodes)
     with tempfile.TemporaryDirectory(prefix="deploykit-qdq-") as tmp:
+        named = Path(tmp) / "model.named.onnx"
+        onnx.save(model, str(named))
         cache = Path(tmp) / "ranges.json"
         save_tensors_data(_tensors_data(ranges, layout, names), cache)
         tmp_out = Path(tmp) / "model.qdq.onnx"
@@ -118,12 +129,13 @@ def quantize(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout | 
         log.setLevel(logging.ERROR)  # quantize_static warns about pre-processing we did ourselves
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                quantize_static(str(model_path), str(tmp_out), calibration_data_reader=None,
+                quantize_static(str(named), str(tmp_out), calibration_data_reader=None,
                                 quant_format=QuantFormat.QDQ,
                                 op_types_to_quantize=list(op_types or (TRT_OP_TYPES if s8 else ORT_OP_TYPES)),
                                 per_channel=True, reduce_range=False,
                                 activation_type=QuantType.QInt8 if s8 else QuantType.QUInt8,
-                                weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude_nodes),
+                                weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                                nodes_to_exclude=list(exclude_nodes),
                                 calibrate_method=CalibrationMethod.MinMax, extra_options=extra,
                                 calibration_cache_path=str(cache))
         except Exception as exc:
@@ -132,7 +144,9 @@ def quantize(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout | 
                                 f"the ranges belong to this model") from exc
         finally:
             log.setLevel(level)
-        atomic.write_bytes(out_path, _unquantize_outputs(onnx.load(str(tmp_out))).SerializeToString())
+        out = onnx.load(str(tmp_out))
+        placement.restore_float_inputs(out, model, keep_float=exclude_nodes, skips=skips, s8s8=s8)
+        atomic.write_bytes(out_path, _unquantize_outputs(out).SerializeToString())
     return Path(out_path)
 
 

@@ -329,7 +329,13 @@ def _check_dtypes(view: GraphView, column: str) -> Iterator[Finding]:
 
 
 def _quantized(view: GraphView, name: str) -> bool:
+    """A quantized-type tensor TensorRT takes: a Q output, a DQ input, or the zero point Q and DQ
+    share (its value, which must be 0, is checked by the Q/DQ restriction rules)."""
     node = view.producer.get(name)
     readers = view.consumers.get(name, [])
+
+    def q_or_dq_slot(r) -> bool:
+        slots = [j for j, i in enumerate(r.input) if i == name]
+        return r.op_type == "DequantizeLinear" or (r.op_type == "QuantizeLinear" and slots == [2])
     return (node is not None and node.op_type == "QuantizeLinear") or (
-        bool(readers) and all(r.op_type == "DequantizeLinear" for r in readers))
+        bool(readers) and all(q_or_dq_slot(r) for r in readers))
