@@ -14,14 +14,14 @@ Outputs in `out_dir` (NAME = the model file's stem):
 | NAME.int8.onnx | U8S8 Q/DQ model, the ONNX Runtime INT8 engine + manifest |
 
 With `sensitivity=True` the per-layer sweep decides which layers stay float (sensitivity.py);
-the choice and the measurements go into both manifests.
+by default it runs only when the all-INT8 model measurably misses (`auto_mixed`). The choice
+and the measurements go into both manifests, and both layouts keep the same layers float.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -55,6 +55,8 @@ class QdqFromOnnx:
         samples: at most this many calibration samples; default 64.
         percentile: for the percentile method; default 99.99.
         sensitivity: run the per-layer sweep and keep hurting layers in float; default False.
+        auto_mixed: measure the all-INT8 model on the kept samples and run the sweep when its NSR
+            exceeds sensitivity.AUTO_TRIGGER_NSR; default True.
         keep_float: node names always kept in float.
         target_nsr: the sensitivity choice's target (output noise-to-signal ratio vs FP32); default 0.01.
         trt_version: TensorRT version written in the cache header; default 8.5.2 (JetPack 5).
@@ -69,6 +71,7 @@ class QdqFromOnnx:
     samples: int = sources.DEFAULT_SAMPLES
     percentile: float = R.DEFAULT_PERCENTILE
     sensitivity: bool = False
+    auto_mixed: bool = True
     keep_float: Sequence[str] = ()
     target_nsr: float = 0.01
     trt_version: str = trt_cache.DEFAULT_TARGET
@@ -114,10 +117,10 @@ class QdqFromOnnx:
         artifact_set.fault_point("calibrate:ranges-written")
 
         float_nodes = list(self.keep_float)
-        report = None
-        if self.sensitivity:
-            report = self._sensitivity(paths["opt"], rng, kept, float_nodes)
-            float_nodes = sorted(set(float_nodes) | set(report.float_nodes))
+        report, how = None, "given" if float_nodes else "none: every quantizable op is INT8"
+        if self.sensitivity or self.auto_mixed:
+            report, _, how = self._sensitivity(paths["opt"], rng, kept, float_nodes)
+            float_nodes = sorted(set(float_nodes) | set(report.float_nodes if report else ()))
         qdq.quantize(paths["opt"], rng, qdq.QdqLayout.S8S8, paths["s8s8"], exclude_nodes=float_nodes)
         qdq.quantize(paths["opt"], rng, qdq.QdqLayout.U8S8, paths["u8s8"], exclude_nodes=float_nodes)
 
@@ -126,9 +129,7 @@ class QdqFromOnnx:
                                  "source": rng.source, "synthetic": isinstance(source, sources.SyntheticSource),
                                  "ranges": paths["ranges"].name, "trt_cache": paths["cache"].name,
                                  "trt_cache_version": trt_cache.version_tag(self.trt_version)},
-                 "mixed_precision": {"float_nodes": float_nodes,
-                                     "decided_by": "sensitivity sweep" if report else
-                                     ("given" if float_nodes else "none: every quantizable op is INT8"),
+                 "mixed_precision": {"float_nodes": float_nodes, "decided_by": how,
                                      "sensitivity": report.to_json() if report else None},
                  "source_onnx": src_path.name, "source_onnx_sha256": mf.sha256_file(src_path),
                  "versions": {"deploykit": __version__, "onnxruntime": onnxruntime.__version__,
@@ -140,28 +141,14 @@ class QdqFromOnnx:
                 if layout is qdq.QdqLayout.S8S8 else "ONNX Runtime CPU (x86 VNNI)"})
         return CalibrationResult(paths, rng, float_nodes, report, entry)
 
-    def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str]) -> S.SensitivityReport:
-        import onnxruntime as ort
+    def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str]):
         from rich.console import Console
         from rich.progress import Progress
 
-        layers: list[S.LayerError] = []
         with Progress(console=Console(stderr=True), disable=not self.progress) as bar:
             task = bar.add_task("sensitivity (one layer at a time)", total=None)
-            layers = S.sweep(opt, rng, feeds, qdq.QdqLayout.S8S8, self.threads,
-                             progress=lambda k, n: bar.update(task, completed=k, total=n))
-        ref_sess = ort.InferenceSession(str(opt), providers=["CPUExecutionProvider"])
-        ref = [ref_sess.run(None, f) for f in feeds]
-
-        def evaluate(float_nodes: list[str]) -> float:
-            with tempfile.TemporaryDirectory(prefix="deploykit-sens-") as tmp:
-                p = Path(tmp) / "m.onnx"
-                qdq.quantize(opt, rng, qdq.QdqLayout.S8S8, p, exclude_nodes=[*forced, *float_nodes])
-                s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-                return S.output_nsr(ref, [s.run(None, f) for f in feeds])
-
-        n = sum(f[next(iter(f))].shape[0] for f in feeds)
-        return S.choose_float_layers(layers, evaluate, target=self.target_nsr, samples=n, layout="s8s8")
+            return S.decide(opt, rng, feeds, forced=forced, target=self.target_nsr, always=self.sensitivity,
+                            threads=self.threads, progress=lambda k, n: bar.update(task, completed=k, total=n))
 
 
 def write_engine_manifest(base: dict, artifact: Path, engine: dict) -> Path:

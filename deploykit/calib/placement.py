@@ -113,7 +113,7 @@ def restore_float_inputs(model, source_model, *, keep_float: Iterable[str] = (),
     inits = {i.name for i in g.initializer}
     source_inits = {i.name: i for i in source_model.graph.initializer}
     keep_float = set(keep_float)
-    added, changed = set(), 0
+    changed = 0
     for n in g.node:
         if n.op_type in _QDQ:
             continue
@@ -126,9 +126,8 @@ def restore_float_inputs(model, source_model, *, keep_float: Iterable[str] = (),
             weight_slot = slot in _WEIGHT_SLOTS or (not s8s8 and slot in _BIAS_SLOTS)
             if (is_const and not weight_slot) or n.name in keep_float or \
                     (skips is not None and n.name in skips and j != skips[n.name]):
-                if src not in inits and src not in added:
+                if src in source_inits and src not in inits:
                     g.initializer.append(source_inits[src])
-                    added.add(src)
                     inits.add(src)
                 n.input[j] = src
                 changed += 1

@@ -32,11 +32,18 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..errors import require
-from .qdq import TRT_OP_TYPES, WEIGHTED_OP_TYPES, QdqLayout
+from ..errors import DeploykitError, require
+from . import placement
+from .qdq import ORT_OP_TYPES, TRT_OP_TYPES, WEIGHTED_OP_TYPES, QdqLayout
 from .ranges import Ranges
 
 GATES = "deploykit_gates"
+# The all-INT8 model's output NSR above which the build keeps layers float without being asked:
+# 0.1 is a centred cosine of about 0.95, the accuracy gate for embeddings' input-dependent part.
+AUTO_TRIGGER_NSR = 0.1
+# Unasked, the sweep runs only on models with at most this many candidate layers (its cost is one
+# run of the sweep samples per candidate); larger ones are told to use --sensitivity.
+AUTO_MAX_CANDIDATES = 80
 
 
 @dataclasses.dataclass
@@ -61,6 +68,7 @@ class SensitivityReport:
     samples: int
     layout: str
     steps: list[dict]
+    max_float_fraction: float = 0.25
 
     def to_json(self, top: int = 20) -> dict:
         ranked = sorted(self.layers, key=lambda e: -e.error)
@@ -69,6 +77,7 @@ class SensitivityReport:
                 "layout": self.layout, "samples": self.samples, "target_nsr": self.target,
                 "layer_tol": self.layer_tol, "candidates": len(self.layers),
                 "full_int8_nsr": self.full_int8_nsr, "final_nsr": self.final_nsr,
+                "met_target": bool(self.final_nsr <= self.target), "max_float_fraction": self.max_float_fraction,
                 "float_nodes": self.float_nodes, "steps": self.steps,
                 "most_sensitive": [dataclasses.asdict(e) for e in ranked[:top]]}
 
@@ -94,8 +103,11 @@ def _weight_axis(node, rank: int) -> Optional[int]:
 
 
 def candidates(model, ranges: Ranges, op_types: Sequence[str] = TRT_OP_TYPES) -> list:
-    """Nodes the sweep tries: the quantized op types with a calibrated input or output."""
+    """Nodes the sweep tries: the quantized op types with a calibrated input or output (for the
+    S8S8 op set: the weighted ops and the residual Adds, as the writer quantizes them)."""
+    skips = placement.residual_skips(model) if tuple(op_types) == TRT_OP_TYPES else None
     return [n for n in model.graph.node if n.op_type in op_types and n.name
+            and (skips is None or n.op_type in WEIGHTED_OP_TYPES or n.name in skips)
             and any(t in ranges.tensors for t in [*n.input, *n.output])]
 
 
@@ -108,20 +120,24 @@ def _qdq_params(r, layout: QdqLayout) -> tuple[float, np.ndarray]:
 
 
 def gated_model(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout | str = QdqLayout.S8S8,
-                op_types: Sequence[str] = TRT_OP_TYPES):
+                op_types: Optional[Sequence[str]] = None):
     """The gated fake-quant graph (see module docstring) and its candidate (name, op type) list.
 
-    Node k's calibrated activation inputs and outputs are fake-quantized (the Q/DQ writer quantizes
-    both; graph outputs excepted, as the writer leaves them float) and its float weight
-    (input 1 of Conv/ConvTranspose/Gemm/MatMul) is replaced by its per-channel int8 fake-quant.
+    As the Q/DQ writer places it: S8S8 fake-quantizes a weighted node's calibrated activation
+    inputs and a residual Add's skip input, never an output; U8S8 node k's calibrated inputs and
+    outputs (graph outputs excepted). A float weight (input 1 of Conv/ConvTranspose/Gemm/MatMul) is
+    replaced by its per-channel int8 fake-quant.
     """
     onnx = require("onnx", "export")
     from onnx import TensorProto, helper, numpy_helper
 
     layout = QdqLayout(layout)
+    s8 = layout is QdqLayout.S8S8
     model = onnx.load(str(model_path))
+    placement.name_nodes(model)
     inits = {i.name: i for i in model.graph.initializer}
-    cands = candidates(model, ranges, op_types)
+    cands = candidates(model, ranges, op_types or (TRT_OP_TYPES if s8 else ORT_OP_TYPES))
+    skips = placement.residual_skips(model) if s8 else {}
     g = model.graph
     graph_outputs = {o.name for o in g.output}
     g.input.append(helper.make_tensor_value_info(GATES, TensorProto.FLOAT, [len(cands)]))
@@ -142,6 +158,8 @@ def gated_model(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout
         new_inits.append(numpy_helper.from_array(np.array(k, np.int64), f"{pre}_idx"))
         nodes = [helper.make_node("Gather", [GATES, f"{pre}_idx"], [gate], axis=0)]
         for j, name in enumerate(list(node.input)):
+            if node.name in skips and j != skips[node.name]:
+                continue  # S8S8: the residual's main input stays float
             if name in ranges.tensors:
                 nodes += fake_quant(name, f"{pre}_in{j}", f"{pre}_in{j}", ranges.tensors[name], gate)
                 node.input[j] = f"{pre}_in{j}"
@@ -156,7 +174,7 @@ def gated_model(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout
         before[node.name] = nodes
         post = []
         for j, name in enumerate(list(node.output)):
-            if name in ranges.tensors and name not in graph_outputs:  # the writer leaves outputs float
+            if not s8 and name in ranges.tensors and name not in graph_outputs:  # outputs: U8S8 only
                 node.output[j] = f"{pre}_raw{j}"
                 post += fake_quant(f"{pre}_raw{j}", name, f"{pre}_out{j}", ranges.tensors[name], gate)
         after[node.name] = post
@@ -212,7 +230,7 @@ def sweep(model_path: str | os.PathLike, ranges: Ranges, feeds: Sequence[Mapping
 
 def choose_float_layers(layers: Sequence[LayerError], evaluate: Callable[[list[str]], float], *,
                         target: float = 0.01, layer_tol: float = 2e-3, max_float_fraction: float = 0.25,
-                        samples: int = 0, layout: str = "s8s8") -> SensitivityReport:
+                        samples: int = 0, layout: str = "s8s8", full: Optional[float] = None) -> SensitivityReport:
     """Pick the layers to keep in float (see module docstring).
 
     Args:
@@ -221,10 +239,11 @@ def choose_float_layers(layers: Sequence[LayerError], evaluate: Callable[[list[s
         target: the NSR the mixed model must reach; default 0.01 (about a centred cosine of 0.995).
         layer_tol: a layer whose NSR alone exceeds this stays float; default 2e-3.
         max_float_fraction: at most this share of the candidates is kept float; default 0.25.
+        full: the all-INT8 NSR if already measured (evaluate([])).
     """
     ranked = sorted(layers, key=lambda e: -e.error)
     cap = max(1, int(len(ranked) * max_float_fraction))
-    full = evaluate([])
+    full = evaluate([]) if full is None else full
     steps = [{"float_nodes": 0, "nsr": full}]
     chosen = [e.node for e in ranked if e.error > layer_tol][:cap]
     err = full
@@ -240,4 +259,61 @@ def choose_float_layers(layers: Sequence[LayerError], evaluate: Callable[[list[s
         err = evaluate(chosen)
         steps.append({"float_nodes": len(chosen), "nsr": err})
         step *= 2
-    return SensitivityReport(list(layers), chosen, full, err, target, layer_tol, samples, layout, steps)
+    return SensitivityReport(list(layers), chosen, full, err, target, layer_tol, samples, layout, steps,
+                             max_float_fraction)
+
+
+class SensitivityMiss(DeploykitError):
+    """The mixed-precision choice did not reach its own target."""
+
+
+def evaluator(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.ndarray]],
+              forced: Sequence[str] = (), threads: Optional[int] = None) -> Callable[[list[str]], float]:
+    """`evaluate(float_nodes) -> NSR` of the S8S8 model with those nodes (and `forced`) float, on `feeds`."""
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from . import qdq
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    ref_sess = ort.InferenceSession(str(opt), opts, providers=["CPUExecutionProvider"])
+    ref = [ref_sess.run(None, f) for f in feeds]
+
+    def evaluate(float_nodes: list[str]) -> float:
+        with tempfile.TemporaryDirectory(prefix="deploykit-sens-") as tmp:
+            p = Path(tmp) / "m.onnx"
+            qdq.quantize(opt, rng, QdqLayout.S8S8, p, exclude_nodes=[*forced, *float_nodes])
+            s = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+            return output_nsr(ref, [s.run(None, f) for f in feeds])
+    return evaluate
+
+
+def decide(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.ndarray]], *,
+           forced: Sequence[str] = (), target: float = 0.01, always: bool = False, trigger: float = AUTO_TRIGGER_NSR,
+           threads: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None,
+           ) -> tuple[Optional[SensitivityReport], float, str]:
+    """Automatic mixed precision: measure the all-INT8 S8S8 model on `feeds`; sweep and choose float
+    layers when asked (`always`, i.e. --sensitivity) or when its NSR exceeds `trigger`.
+
+    Returns (report or None, the all-INT8 NSR, how it was decided, for the manifest).
+    """
+    evaluate = evaluator(opt, rng, feeds, forced, threads)
+    full = evaluate([])
+    if not always and full <= trigger:
+        return None, full, f"automatic: all-INT8 output NSR {full:.3g} <= {trigger:g} on {len(feeds)} samples, no sweep"
+    onnx = require("onnx", "export")
+    count = len(candidates(onnx.load(str(opt)), rng))
+    if not always and count > AUTO_MAX_CANDIDATES:
+        return None, full, (f"automatic: all-INT8 output NSR {full:.3g} > {trigger:g} on {len(feeds)} samples, but "
+                            f"{count} candidate layers > {AUTO_MAX_CANDIDATES}: no sweep (run --sensitivity)")
+    layers = sweep(opt, rng, feeds, QdqLayout.S8S8, threads, progress=progress)
+    n = sum(f[next(iter(f))].shape[0] for f in feeds)
+    report = choose_float_layers(layers, evaluate, target=target, samples=n, layout="s8s8", full=full)
+    how = "sensitivity sweep" if always else (f"automatic: all-INT8 output NSR {full:.3g} > {trigger:g} on "
+                                               f"{len(feeds)} samples, so the sweep chose")
+    return report, full, how

@@ -21,7 +21,9 @@ from ._common import _err, _warn, handle_errors, model_shape_options
 @click.option("--calib-method", type=click.Choice(["entropy", "percentile", "max"]), default="entropy",
               show_default=True, help="Range method (entropy = TensorRT's KL method; percentile = 99.99).")
 @click.option("--calib-samples", type=int, default=64, show_default=True, help="At most this many calibration samples.")
-@click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float.")
+@click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float. "
+              "Exits 1 if the mixed model still misses the sweep's target (see --allow-miss).")
+@click.option("--allow-miss", is_flag=True, help="With --sensitivity: keep the engine and exit 0 when the target is missed.")
 @click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "openvino"]), default="auto", show_default=True,
               help="auto: TensorRT when importable and a GPU is present, else ONNX Runtime.")
 @click.option("--workspace", "workspace_mib", type=int, default=1024, show_default=True,
@@ -35,7 +37,7 @@ from ._common import _err, _warn, handle_errors, model_shape_options
               help="Folder for the engine, its manifest and the calibration files.")
 @handle_errors
 def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, calib_data, calib_method, calib_samples,
-                 sensitivity, backend, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
+                 sensitivity, allow_miss, backend, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
     """Build an engine from model NAME (exported first, export defaults) or from MODEL.onnx (used as is).
 
     \b
@@ -94,3 +96,19 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
                f"{final(result.manifest_path)}")
     for key, path in result.extras.items():
         click.echo(f"  {key}: {final(path)}")
+    _sensitivity_outcome(eng.get("mixed_precision") or {}, sensitivity, allow_miss)
+
+
+def _sensitivity_outcome(mixed: dict, asked: bool, allow_miss: bool) -> None:
+    """Say when the mixed-precision choice missed its own target; with --sensitivity that fails the build."""
+    from ..calib.sensitivity import SensitivityMiss
+
+    rep = mixed.get("sensitivity")
+    if not rep or rep.get("met_target", True):
+        return
+    msg = (f"sensitivity: output NSR {rep['final_nsr']:.3g} misses the target {rep['target_nsr']:.3g} with "
+           f"{len(rep['float_nodes'])} layer(s) float (at most {rep.get('max_float_fraction', 0.25):.0%} of "
+           f"{rep['candidates']} may be)")
+    if asked and not allow_miss:
+        raise SensitivityMiss(f"{msg}; calibrate on real data or a real checkpoint, or accept it with --allow-miss")
+    _err(f"WARNING: {msg}{' (accepted: --allow-miss)' if asked else ''}.", "yellow")
