@@ -106,7 +106,8 @@ def restore_float_inputs(model, source_model, *, keep_float: Iterable[str] = (),
 
     - constants in a non-weight slot (BatchNorm scale/bias, an Add/Mul/Pow constant) read the float value;
     - nodes in `keep_float` read float inputs (ORT shares one DQ among all readers of a tensor);
-    - S8S8 residual Adds (`skips`) read their main input in float.
+    - S8S8 (`skips` given): only weighted ops and residual skips read a DQ; every other reader of a
+      shared tensor (a Reshape beside a Conv, the residual Add's main input) reads it in float.
     """
     g = model.graph
     producers = _producers(g)
@@ -124,8 +125,8 @@ def restore_float_inputs(model, source_model, *, keep_float: Iterable[str] = (),
             is_const = src in source_inits or src in inits
             slot = (n.op_type, j)
             weight_slot = slot in _WEIGHT_SLOTS or (not s8s8 and slot in _BIAS_SLOTS)
-            if (is_const and not weight_slot) or n.name in keep_float or \
-                    (skips is not None and n.name in skips and j != skips[n.name]):
+            s8_reader = n.op_type in WEIGHTED_OP_TYPES or (n.name in (skips or {}) and j == skips[n.name])
+            if (is_const and not weight_slot) or n.name in keep_float or (skips is not None and not s8_reader):
                 if src in source_inits and src not in inits:
                     g.initializer.append(source_inits[src])
                     inits.add(src)
