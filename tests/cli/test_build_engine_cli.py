@@ -37,7 +37,11 @@ def test_gaitgl_int8_builds_loads_and_runs(gaitgl_int8):
     assert eng["backend"] == "onnxruntime" and eng["precision"] == "int8"
     assert eng["calibration"]["method"] == "entropy" and eng["calibration"]["samples"] == 8
     assert eng["calibration"]["synthetic"] is True and eng["versions"]["onnxruntime"]
-    assert eng["mixed_precision"]["float_nodes"] == []
+    mixed = eng["mixed_precision"]  # automatic: the sweep runs only if the all-INT8 model misses; recorded either way
+    assert mixed["decided_by"].startswith("automatic")
+    assert mixed["float_nodes"] == (mixed["sensitivity"]["float_nodes"] if mixed["sensitivity"] else [])
+    s8 = json.loads((gaitgl_int8 / "gaitgl.int8-s8s8.manifest.json").read_text())["engine"]["mixed_precision"]
+    assert s8["float_nodes"] == mixed["float_nodes"]  # carried into the TensorRT model too
     with Engine.load(gaitgl_int8 / "gaitgl.int8.onnx") as e:
         out = e.infer({"sils": np.random.default_rng(0).uniform(0, 1, (1, 6, 64, 44)).astype(np.float32)})
     assert out["embeddings"].shape == (1, 128, 64) and np.isfinite(out["embeddings"]).all()
