@@ -158,8 +158,8 @@ def prune(model) -> None:
 def violations(model, *, skips: dict[str, int] | None = None) -> list[str]:
     """Where an S8S8 model breaks the placement table above (empty = it follows it).
 
-    `skips`: the residual Adds of the FP32 model (residual_skips); default: computed from `model`
-    with the Q/DQ nodes looked through.
+    `skips`: the residual Adds of the FP32 model (residual_skips). Without it only the rules that need
+    no FP32 model are checked: weighted-op outputs, constants, graph outputs.
     """
     g = model.graph
     producers, consumers = _producers(g), _consumers(g)
