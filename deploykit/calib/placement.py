@@ -127,8 +127,13 @@ def restore_float_inputs(model, source_model, *, keep_float: Iterable[str] = (),
             weight_slot = slot in _WEIGHT_SLOTS or (not s8s8 and slot in _BIAS_SLOTS)
             s8_reader = n.op_type in WEIGHTED_OP_TYPES or (n.name in (skips or {}) and j == skips[n.name])
             if (is_const and not weight_slot) or n.name in keep_float or (skips is not None and not s8_reader):
-                if src in source_inits and src not in inits:
-                    g.initializer.append(source_inits[src])
+                if src in source_inits and src in producers:  # ORT reused the name for a DQ output
+                    src = f"{src}_dk_float"
+                if src.removesuffix("_dk_float") in source_inits and src not in inits:
+                    t = type(source_inits[src.removesuffix("_dk_float")])()
+                    t.CopyFrom(source_inits[src.removesuffix("_dk_float")])
+                    t.name = src
+                    g.initializer.append(t)
                     inits.add(src)
                 n.input[j] = src
                 changed += 1
