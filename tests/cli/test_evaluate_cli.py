@@ -134,6 +134,21 @@ def test_coco_keypoints_cli_equals_pycocotools_on_its_results(tmp_path):
     ref = pycocotools_stats(ann_file, tmp_path / "res.json")
     assert [report[k] for k in ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")] == \
         pytest.approx(list(ref), abs=0)
+    # detections instead of GT boxes, a low-score one dropped by --det-thr, one image without any, flip test on
+    dets = [{"image_id": 2, "category_id": 1, "bbox": [20, 30, 70, 180], "score": 0.9},
+            {"image_id": 2, "category_id": 1, "bbox": [100, 30, 70, 180], "score": 0.2},
+            {"image_id": 3, "category_id": 1, "bbox": [18, 28, 74, 184], "score": 0.8}]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    proc = run_cli("evaluate", "coco-keypoints", str(engine), "--ann", str(ann_file), "--images",
+                   str(tmp_path / "images"), "--dets", str(tmp_path / "dets.json"), "--det-thr", "0.5", "--flip",
+                   "--results-out", str(tmp_path / "res2.json"), "--json", str(tmp_path / "r2.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "images: 2 of 3 counted, 1 skipped (1 without a person box)" in proc.stderr
+    report = json.loads((tmp_path / "r2.json").read_text())
+    res = json.loads((tmp_path / "res2.json").read_text())
+    assert report["people"] == 2 and [r["image_id"] for r in res] == [2, 3] and report["flip"] is True
+    ref = pycocotools_stats(ann_file, tmp_path / "res2.json")
+    assert report["AP"] == pytest.approx(ref[0], abs=0) and report["AR"] == pytest.approx(ref[5], abs=0)
 
 
 @pytest.mark.slow  # exports RGA (ResNet-50): about a minute on 2 CPU cores
@@ -177,18 +192,3 @@ def test_market1501_cli_equals_the_rga_transcription(tmp_path):
     assert valid == report["num_valid_queries"] == 3
     assert report["mAP"] == pytest.approx(mAP, abs=1e-9)  # same float32 embeddings, float64 distances
     assert [report["rank1"], report["rank5"], report["rank10"]] == pytest.approx([cmc[0], cmc[4], cmc[9]], abs=1e-12)
-    # detections instead of GT boxes, a low-score one dropped by --det-thr, one image without any, flip test on
-    dets = [{"image_id": 2, "category_id": 1, "bbox": [20, 30, 70, 180], "score": 0.9},
-            {"image_id": 2, "category_id": 1, "bbox": [100, 30, 70, 180], "score": 0.2},
-            {"image_id": 3, "category_id": 1, "bbox": [18, 28, 74, 184], "score": 0.8}]
-    (tmp_path / "dets.json").write_text(json.dumps(dets))
-    proc = run_cli("evaluate", "coco-keypoints", str(engine), "--ann", str(ann_file), "--images",
-                   str(tmp_path / "images"), "--dets", str(tmp_path / "dets.json"), "--det-thr", "0.5", "--flip",
-                   "--results-out", str(tmp_path / "res2.json"), "--json", str(tmp_path / "r2.json"))
-    assert proc.returncode == 0, proc.stderr
-    assert "images: 2 of 3 counted, 1 skipped (1 without a person box)" in proc.stderr
-    report = json.loads((tmp_path / "r2.json").read_text())
-    res = json.loads((tmp_path / "res2.json").read_text())
-    assert report["people"] == 2 and [r["image_id"] for r in res] == [2, 3] and report["flip"] is True
-    ref = pycocotools_stats(ann_file, tmp_path / "res2.json")
-    assert report["AP"] == pytest.approx(ref[0], abs=0) and report["AR"] == pytest.approx(ref[5], abs=0)
