@@ -150,10 +150,21 @@ def prune(model) -> None:
         dead = [n for n in g.node if n.op_type in _QDQ and not any(o in used for o in n.output)]
         if not dead:
             break
-        ids = {id(n) for n in dead}
-        keep = [n for n in g.node if id(n) not in ids]
-        del g.node[:]
-        g.node.extend(keep)
+        drop_nodes(model, dead)
+    drop_unused_initializers(model)
+
+
+def drop_nodes(model, nodes) -> None:
+    """Remove `nodes` (node protos of `model.graph`) from the graph, keeping the order of the rest."""
+    ids = {id(n) for n in nodes}
+    keep = [n for n in model.graph.node if id(n) not in ids]
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+
+
+def drop_unused_initializers(model) -> None:
+    """Remove the initializers no node reads."""
+    g = model.graph
     used = {i for n in g.node for i in n.input}
     inits = [t for t in g.initializer if t.name in used]
     del g.initializer[:]

@@ -170,14 +170,9 @@ def _unquantize_outputs(model):
         if src is None or uses.get(x, 0) != 1 or x in {o.name for o in g.output}:
             continue
         src.output[list(src.output).index(x)] = out.name
-        drop += [id(q), id(dq)]
-    keep = [n for n in g.node if id(n) not in drop]
-    del g.node[:]
-    g.node.extend(keep)
-    used = {i for n in g.node for i in n.input}
-    inits = [t for t in g.initializer if t.name in used]
-    del g.initializer[:]
-    g.initializer.extend(inits)
+        drop += [q, dq]
+    placement.drop_nodes(model, drop)
+    placement.drop_unused_initializers(model)
     return model
 
 
