@@ -34,6 +34,15 @@ if str(HERE) not in sys.path:
 GAIT_EVAL = dict(num_ids=24, seqs_per_id=6, frames=30, seed=1000)
 
 
+def _out_of_time(start: float, step: int, args) -> bool:
+    """Whether the --minutes budget is spent; says so, since a cut run is not reproducible."""
+    if time.time() - start <= args.minutes * 60:
+        return False
+    print(f"WARNING: stopped at step {step} of {args.steps} by --minutes {args.minutes}; this run is not "
+          f"reproducible", flush=True)
+    return True
+
+
 def gait_rank1(emb: np.ndarray, ids: np.ndarray, conds: np.ndarray, seqs_per_id: int) -> dict:
     """Rank-1 / mAP of embeddings [n, c, p] under the held-out protocol (gallery: sequence 0 of each id)."""
     from deploykit.runtime.match import distance, evaluate
@@ -110,9 +119,7 @@ def train_gait(args) -> None:
     by_id = [np.flatnonzero(ids == i) for i in range(args.train_ids)]
     start, step = time.time(), 0
     while step < args.steps:
-        if time.time() - start > args.minutes * 60:
-            print(f"WARNING: stopped at step {step} of {args.steps} by --minutes {args.minutes}; this run is not "
-                  f"reproducible", flush=True)
+        if _out_of_time(start, step, args):
             break
         who = rng.choice(args.train_ids, args.p, replace=False)
         idx = np.concatenate([rng.choice(by_id[i], args.k, replace=False) for i in who])
@@ -165,9 +172,7 @@ def train_pose(args) -> None:
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     start, step = time.time(), 0
     while step < args.steps:
-        if time.time() - start > args.minutes * 60:
-            print(f"WARNING: stopped at step {step} of {args.steps} by --minutes {args.minutes}; this run is not "
-                  f"reproducible", flush=True)
+        if _out_of_time(start, step, args):
             break
         x, kp, _ = pose_figures(args.p * args.k, seed=args.seed * 1_000_003 + step, size=size)
         target = torch.from_numpy(heatmap_targets(kp, size, hm_hw))

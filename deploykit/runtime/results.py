@@ -12,7 +12,6 @@ JSON is the older `{"model", "family", "results": [{"input", <output>: list, ...
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -33,14 +32,6 @@ _NOT_OUTPUTS = ("input", "frames_kept")
 _REPORT_FIELDS = ("frames_kept", "frames_total", "windows", "padded", "image_id", "box_score")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def describe_engine(engine_path: str | os.PathLike) -> dict[str, Any]:
     """The engine's sha256, the manifest's metric and embedding output (None where it has none)."""
     from .. import manifest as mf
@@ -55,7 +46,7 @@ def describe_engine(engine_path: str | os.PathLike) -> dict[str, Any]:
     else:
         default = listed[-1] if listed else next((n for n in ("embeddings", "feat") if n in outputs),
                                                  outputs[0] if outputs else None)
-    return {"engine": str(engine_path), "engine_sha256": file_sha256(engine_path), "metric": metric,
+    return {"engine": str(engine_path), "engine_sha256": mf.sha256_file(engine_path), "metric": metric,
             "embedding_output": default if post.get("kind") == "embedding" else None}
 
 

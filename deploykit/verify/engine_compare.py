@@ -25,6 +25,7 @@ import numpy as np
 from .. import atomic
 from ..errors import BadInputError
 from ..manifest import TensorSpec
+from .compare import cosine_value
 
 
 def sample_inputs(specs: Sequence[TensorSpec], n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -80,12 +81,6 @@ def run_samples(engine, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
     return {k: np.stack(v) for k, v in outs.items()}
 
 
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return 1.0 if na == nb == 0 else 0.0 if na == 0 or nb == 0 else float(a @ b / (na * nb))
-
-
 @dataclasses.dataclass(frozen=True)
 class OutputComparison:
     """One output of A against B (the reference)."""
@@ -122,10 +117,10 @@ def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], at
         d = np.abs(out.astype(np.float64) - ref.astype(np.float64))
         ok = d <= at + rt * np.abs(ref.astype(np.float64))
         mean = ref.mean(axis=0, keepdims=True) if ref.shape[0] >= 2 else None
-        cc = None if mean is None else _cos(out - mean, ref - mean)
+        cc = None if mean is None else cosine_value(out - mean, ref - mean)
         scale = float(np.abs(ref).max()) or 1.0
         res.append(OutputComparison(name, float(d.max()) if d.size else 0.0, float(d.max() / scale) if d.size else 0.0,
-                                    _cos(out, ref), cc, float(ok.mean()) if ok.size else 1.0, bool(ok.all())))
+                                    cosine_value(out, ref), cc, float(ok.mean()) if ok.size else 1.0, bool(ok.all())))
     return res
 
 
