@@ -35,7 +35,7 @@ class OpenVinoEngine(Engine):
         threads: inference threads (`INFERENCE_NUM_THREADS`); default None lets OpenVINO decide.
         performance_hint: "LATENCY" (default) or "THROUGHPUT".
         cache_dir: OpenVINO's compiled-model cache folder (`CACHE_DIR`); default the manifest's
-            `engine.cache_dir`, else no cache.
+            `engine.cache_dir`, beside the engine file, else no cache.
     """
 
     def __init__(self, path, manifest, threads: Optional[int] = None, performance_hint: str = "LATENCY",
@@ -50,7 +50,9 @@ class OpenVinoEngine(Engine):
         self.precision = precision
         self.threads = threads
         self.performance_hint = performance_hint
-        self.cache_dir = cache_dir or self.manifest.get("engine", {}).get("cache_dir")
+        # the manifest names the cache folder relative to the engine file, never to the working directory
+        recorded = self.manifest.get("engine", {}).get("cache_dir")
+        self.cache_dir = cache_dir or (str(self.path.parent / recorded) if recorded else None)
         self.compiled = None
         self._lock = threading.Lock()
 

@@ -87,6 +87,16 @@ def test_openvino_agrees_with_onnxruntime_on_the_same_s8s8_graph(gaitset):
     assert _cos(got, ort_int8) >= 0.99, _cos(got, ort_int8)
 
 
+def test_compiled_cache_lands_beside_the_engine(gaitset, tmp_path, monkeypatch):
+    out, onnx_path, feeds, _ = gaitset
+    res = EngineFromOnnx(onnx_path, BuildOptions(), backend="openvino")(out)
+    monkeypatch.chdir(tmp_path)  # the working directory must stay clean
+    with Engine.load(res.engine_path) as e:
+        e.infer(feeds)
+    assert not list(tmp_path.iterdir())
+    assert list((out / res.manifest["engine"]["cache_dir"]).iterdir())
+
+
 def test_refusals_are_one_line(gaitset, tmp_path):
     from conftest import run_cli
 
