@@ -144,3 +144,15 @@ def inputs_of(manifest: Mapping[str, Any]) -> list[TensorSpec]:
 def outputs_of(manifest: Mapping[str, Any]) -> list[TensorSpec]:
     """The manifest's output specs as TensorSpec objects."""
     return [TensorSpec.from_json(d) for d in manifest["outputs"]]
+
+
+def write_engine_manifest(base: dict, artifact: Path, engine: dict) -> Path:
+    """The artifact's manifest: the export manifest plus an `engine` section and the artifact's sha256."""
+    from datetime import datetime, timezone
+
+    man = {k: v for k, v in base.items() if k != "schema_version"}
+    man["onnx_sha256"] = sha256_file(artifact) if artifact.suffix == ".onnx" else man.get("onnx_sha256")
+    man["engine"] = {**engine, "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path = manifest_path_for(artifact)
+    write(path, man)
+    return path

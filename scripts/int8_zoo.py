@@ -21,7 +21,7 @@ warnings.simplefilter("ignore")
 def main() -> int:
     from deploykit import models
     from deploykit.export import OnnxFromModel
-    from deploykit.export.build_engine import BuildOptions, EngineFromOnnx
+    from deploykit.build.build_engine import BuildOptions, EngineFromOnnx
     from deploykit.verify.quant_accuracy import engine_accuracy, gate_for
 
     ap = argparse.ArgumentParser()

@@ -3,11 +3,10 @@ S8S8 (TensorRT) and U8S8 (ONNX Runtime) layouts, TensorRT's calibration cache, a
 sensitivity sweep. Needs numpy, onnx, onnxruntime and OpenCV; never torch.
 """
 
-from .calibrate import CalibrationResult, QdqFromOnnx, write_engine_manifest
+from .calibrate import CalibrationResult, QdqFromOnnx
 from .qdq import QdqLayout, quantize
 from .ranges import CalibMethod, RangeCollector, Ranges, TensorRange
 from .sources import SyntheticCalibrationWarning, batches, open_source
 
 __all__ = ["CalibMethod", "CalibrationResult", "QdqFromOnnx", "QdqLayout", "RangeCollector", "Ranges",
-           "SyntheticCalibrationWarning", "TensorRange", "batches", "open_source", "quantize",
-           "write_engine_manifest"]
+           "SyntheticCalibrationWarning", "TensorRange", "batches", "open_source", "quantize"]

@@ -135,7 +135,7 @@ class QdqFromOnnx:
                  "versions": {"deploykit": __version__, "onnxruntime": onnxruntime.__version__,
                               "onnx": onnx.__version__}}
         for key, layout in (("s8s8", qdq.QdqLayout.S8S8), ("u8s8", qdq.QdqLayout.U8S8)):
-            write_engine_manifest(man, paths[key], {
+            mf.write_engine_manifest(man, paths[key], {
                 "backend": "onnxruntime", **entry, "layout": layout.description, "qdq": qdq.count_qdq(paths[key]),
                 "intended_for": "TensorRT (explicit quantization; ONNX Runtime runs it too, slowly)"
                 if layout is qdq.QdqLayout.S8S8 else "ONNX Runtime CPU (x86 VNNI)"})
@@ -149,15 +149,3 @@ class QdqFromOnnx:
             task = bar.add_task("sensitivity (one layer at a time)", total=None)
             return S.decide(opt, rng, feeds, forced=forced, target=self.target_nsr, always=self.sensitivity,
                             threads=self.threads, progress=lambda k, n: bar.update(task, completed=k, total=n))
-
-
-def write_engine_manifest(base: dict, artifact: Path, engine: dict) -> Path:
-    """The artifact's manifest: the export manifest plus an `engine` section and the artifact's sha256."""
-    from datetime import datetime, timezone
-
-    man = {k: v for k, v in base.items() if k != "schema_version"}
-    man["onnx_sha256"] = mf.sha256_file(artifact) if artifact.suffix == ".onnx" else man.get("onnx_sha256")
-    man["engine"] = {**engine, "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    path = mf.manifest_path_for(artifact)
-    mf.write(path, man)
-    return path

@@ -50,7 +50,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
 
     from ..calib import SyntheticCalibrationWarning
     from .. import artifact_set, manifest as mf
-    from ..export.build_engine import BuildOptions, EngineFromOnnx, choose_backend, preflight, preflight_inputs
+    from ..build.build_engine import BuildOptions, EngineFromOnnx, choose_backend, preflight, preflight_inputs
 
     warnings.simplefilter("ignore", SyntheticCalibrationWarning)  # said once below, in the CLI's words
 
@@ -61,7 +61,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
     name, why = choose_backend(backend)
     preflight(name, options)
     if backend == "auto" and name == "onnxruntime" and not bf16:
-        from ..export.auto_cpu import usable_cpu_backends
+        from ..build.auto_cpu import usable_cpu_backends
 
         if len(usable_cpu_backends()) > 1:
             name, why = "/".join(usable_cpu_backends()), f"{why}; auto times each CPU backend and keeps the fastest"

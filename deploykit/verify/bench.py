@@ -78,7 +78,7 @@ def _ort_fp32(name, *, batch, frames, threads, workdir, seed):
 def _ort_int8(name, *, batch, frames, threads, workdir, seed):
     """U8S8 Q/DQ engine calibrated on the seeded synthetic source (fine for speed, not for accuracy)."""
     from ..export import OnnxFromModel
-    from ..export.build_engine import BuildOptions, EngineFromOnnx
+    from ..build.build_engine import BuildOptions, EngineFromOnnx
 
     res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
     built = EngineFromOnnx(res.onnx_path, BuildOptions(int8=True, calib_samples=8, seed=seed, progress=False),
@@ -90,7 +90,7 @@ def _openvino(precision: str):
     def factory(name, *, batch, frames, threads, workdir, seed):
         """OpenVINO engine of the seeded export (INT8: the S8S8 model calibrated on seeded synthetic data)."""
         from ..export import OnnxFromModel
-        from ..export.build_engine import BuildOptions, EngineFromOnnx
+        from ..build.build_engine import BuildOptions, EngineFromOnnx
 
         res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
         opts = BuildOptions(int8=precision == "int8", bf16=precision == "bf16", calib_samples=8, seed=seed,

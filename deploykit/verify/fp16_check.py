@@ -7,13 +7,13 @@ emulation. At that gain:
 
 - the export lint's FP16 range audit runs on *audit* samples (seeded, never the evaluation ones)
   and flags tensors that overflow or underflow FP16, plus those within 4x of 65504
-  (`export.fp16.audit_keep_list`);
+  (`build.fp16.audit_keep_list`);
 - deploykit's FP16 graph keeps the flagged tensors' producers/consumers and the known
-  range-critical ops FP32 (export/fp16.py);
+  range-critical ops FP32 (build/fp16.py);
 - both FP16 graphs are emulated on *evaluation* samples and compared with the FP32 model.
 
 The numbers are only as honest as the emulation: storage rounding and overflow are exact, the
-arithmetic inside each op is FP32 (export/fp16.py explains).
+arithmetic inside each op is FP32 (build/fp16.py explains).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def fp16_stress(opt_onnx: str | os.PathLike, manifest: dict, *, samples: int = 2
     import onnxruntime as ort
 
     from ..calib import sources
-    from ..export.fp16 import Fp16Emulator, audit_keep_list, naive_fp16, plan_fp32_nodes, to_fp16
+    from ..build.fp16 import Fp16Emulator, audit_keep_list, naive_fp16, plan_fp32_nodes, to_fp16
 
     model = onnx.load(str(opt_onnx))
     ev = list(sources.batches(sources.SyntheticSource(manifest, seed=EVAL_SEED, warn=False), samples, progress=False))

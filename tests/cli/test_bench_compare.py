@@ -10,7 +10,7 @@ import pytest
 from conftest import BLOCK_TORCH
 
 from deploykit.export import OnnxFromModel
-from deploykit.export.build_engine import BuildOptions, EngineFromOnnx
+from deploykit.build.build_engine import BuildOptions, EngineFromOnnx
 
 
 def _cli_without_torch(*args):

@@ -6,8 +6,8 @@ pytest.importorskip("openvino", reason="openvino is not installed (pip install '
 
 from deploykit import manifest as mf  # noqa: E402
 from deploykit.export import OnnxFromModel  # noqa: E402
-from deploykit.export.auto_cpu import choose  # noqa: E402
-from deploykit.export.build_engine import BuildOptions, EngineFromOnnx  # noqa: E402
+from deploykit.build.auto_cpu import choose  # noqa: E402
+from deploykit.build.build_engine import BuildOptions, EngineFromOnnx  # noqa: E402
 
 
 def test_choice_is_the_fastest_that_passes():

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from deploykit.errors import BackendUnavailable, BadInputError
-from deploykit.export.build_engine import (BuildOptions, EngineFromOnnx, Precision, UnsupportedPrecision,
+from deploykit.build.build_engine import (BuildOptions, EngineFromOnnx, Precision, UnsupportedPrecision,
                                            choose_backend)
-from deploykit.export.tensorrt_build import plan_build
+from deploykit.build.tensorrt_build import plan_build
 
 
 def test_auto_backend_says_why():

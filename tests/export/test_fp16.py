@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from deploykit.export.fp16 import (emulate_fp16, naive_fp16, plan_fp32_nodes, run_emulated, to_fp16)
+from deploykit.build.fp16 import (emulate_fp16, naive_fp16, plan_fp32_nodes, run_emulated, to_fp16)
 
 
 def _model(nodes, inits, out_shape=(1, 4)):

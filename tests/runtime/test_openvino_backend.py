@@ -19,7 +19,7 @@ ov = pytest.importorskip("openvino", reason="openvino is not installed (pip inst
 from conftest import BLOCK_TORCH  # noqa: E402
 
 from deploykit.export import OnnxFromModel  # noqa: E402
-from deploykit.export.build_engine import BuildOptions, EngineFromOnnx  # noqa: E402
+from deploykit.build.build_engine import BuildOptions, EngineFromOnnx  # noqa: E402
 from deploykit.runtime import Engine  # noqa: E402
 from deploykit.runtime.openvino_backend import bf16_supported  # noqa: E402
 

@@ -9,8 +9,8 @@ import pytest
 from recording_trt import BOOL, FLOAT, INT32, VERSIONS, FakeCudart, Net, install_cudart, make_trt
 
 from deploykit.errors import BackendUnavailable, BadInputError
-from deploykit.export import tensorrt_build as tb
-from deploykit.export.build_engine import Precision
+from deploykit.build import tensorrt_build as tb
+from deploykit.build.build_engine import Precision
 
 CASES = [  # (version, precision, trt_path, dla) -> the path taken
     ("8.5.2", Precision.FP16, "auto", False), ("8.5.2", Precision.INT8, "auto", False),
@@ -158,7 +158,7 @@ def test_every_version_has_what_plan_build_asks(version):
 def test_auto_without_a_driver_is_onnxruntime_with_the_reason(monkeypatch):
     import importlib.util
 
-    from deploykit.export import build_engine as be
+    from deploykit.build import build_engine as be
     from deploykit.runtime.tensorrt_backend import gpu_identity
 
     install_cudart(monkeypatch, FakeCudart(driverless=True))
@@ -176,7 +176,7 @@ def test_auto_without_a_driver_is_onnxruntime_with_the_reason(monkeypatch):
 def test_auto_probes_tensorrt_before_the_gpu(monkeypatch):
     import importlib.util
 
-    from deploykit.export import build_engine as be
+    from deploykit.build import build_engine as be
 
     cudart = FakeCudart(driverless=True)
     install_cudart(monkeypatch, cudart)

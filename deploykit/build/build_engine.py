@@ -235,7 +235,7 @@ FP16_ON_CPU = ("FP16 is refused on the ONNX Runtime CPU backend: its CPU provide
                "most ops and silently computes them in FP32 (with extra casts), so the engine would be "
                "neither FP16-accurate to measure nor faster. Build FP16 with --backend tensorrt on a machine "
                "with an NVIDIA GPU or Jetson; on this machine use FP32 or --int8, and measure FP16 accuracy "
-               "with deploykit.export.fp16.run_emulated")
+               "with deploykit.build.fp16.run_emulated")
 
 
 def preflight(backend: str, opt: BuildOptions) -> None:
@@ -275,11 +275,10 @@ def build_onnxruntime(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Pa
         extras = {k: v for k, v in cal.paths.items() if k != "u8s8"}
         return BuildResult(engine, mf.manifest_path_for(engine), mf.read(mf.manifest_path_for(engine)),
                            "onnxruntime", extras, notes)
-    from ..calib.calibrate import write_engine_manifest
     from ..calib.qdq import optimize_for_quantization
 
     engine = optimize_for_quantization(onnx_path, out_dir / f"{stem}.fp32.onnx")
-    mpath = write_engine_manifest(man, engine, {
+    mpath = mf.write_engine_manifest(man, engine, {
         "backend": "onnxruntime", "precision": "fp32",
         "optimisation": "ONNX Runtime basic graph optimisation (constant folding, Conv+BatchNorm fusion); "
                         "the session applies the hardware-specific levels at load",

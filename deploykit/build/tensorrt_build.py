@@ -6,7 +6,7 @@ NOT EXECUTED on the development and CI machines (no GPU, no TensorRT). The decis
 
 | TensorRT | path | FP16 | INT8 |
 |---|---|---|---|
-| 11.x | strongly typed (the only one: BuilderFlag.FP16/INT8 and the calibrators are removed) | FP16 ONNX graph (export/fp16.py) | S8S8 Q/DQ ONNX |
+| 11.x | strongly typed (the only one: BuilderFlag.FP16/INT8 and the calibrators are removed) | FP16 ONNX graph (build/fp16.py) | S8S8 Q/DQ ONNX |
 | 10.1 - 10.x | strongly typed by default; `trt_path="flags"` offers the flag path | as 11.x, or BuilderFlag.FP16 + FP32 layer constraints | as 11.x, or BuilderFlag.INT8 + calibration cache |
 | 8.5, 8.6, 10.0 | builder flags | BuilderFlag.FP16 + OBEY_PRECISION_CONSTRAINTS, FP32 layers pinned | BuilderFlag.INT8 + the calibration cache (implicit INT8) |
 
@@ -297,7 +297,6 @@ def build_tensorrt(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path)
     """Build a TensorRT plan (see the module table). NOT EXECUTED on machines without a GPU."""
     trt = import_tensorrt()
     from ..calib import QdqFromOnnx
-    from ..calib.calibrate import write_engine_manifest
     from ..calib.qdq import optimize_for_quantization
     from ..calib.ranges import Ranges
     from .fp16 import Fp16FromOnnx
@@ -332,7 +331,7 @@ def build_tensorrt(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path)
                       node_names=_node_names(extras["opt"]) if plan.fp32_layers else frozenset(),
                       dynamic_batch=dyn, input_shapes={s.name: s.shape for s in mf.inputs_of(man)})
     base = {**man, "onnx_sha256": mf.sha256_file(parsed)}
-    mpath = write_engine_manifest(base, plan_path, {
+    mpath = mf.write_engine_manifest(base, plan_path, {
         "backend": "tensorrt", "precision": opt.precision.value, "trt_version": trt.__version__, **gpu,
         "strongly_typed": plan.strongly_typed, "network_flags": ["STRONGLY_TYPED"] if plan.strongly_typed else
         (["EXPLICIT_BATCH"] if plan.explicit_batch else []), "builder_flags": list(plan.builder_flags),

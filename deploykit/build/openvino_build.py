@@ -65,9 +65,8 @@ def package_openvino(src: Path, onnx_path: Path, base: dict, precision: str, out
     with open(src, "rb") as f:
         atomic.write_bytes(engine, f.read())
     cache_dir = out_dir / f"{stem}.openvino-cache"
-    from ..calib.calibrate import write_engine_manifest
 
-    mpath = write_engine_manifest(base, engine, {
+    mpath = mf.write_engine_manifest(base, engine, {
         **entry, "backend": "openvino", "precision": precision, "device": "CPU",
         "inference_precision_hint": "bf16" if precision == "bf16" else "f32",
         "cache_dir": cache_dir.name, "source_onnx": onnx_path.name,
