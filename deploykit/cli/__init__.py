@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (each module registers its verb on `main`)
     infer_cmd,
     list_cmd,
     parity_cmd,
+    triton_cmd,
 )
 from ._app import main
 

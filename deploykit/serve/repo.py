@@ -1,0 +1,164 @@
+"""Write a Triton model repository from deploykit engines (`deploykit triton-repo`).
+
+Per engine NAME (its file stem):
+  NAME_<platform>/   the production model for the platform that serves it on a GPU host:
+                     `onnxruntime_onnx` for .onnx, `tensorrt_plan` for a .plan (not executed here:
+                     the pytriton wheel has neither backend);
+  NAME/              the same engine as a Python-backend model running it through deploykit.runtime
+                     (what a CPU host, and this machine, serves).
+Each holds `config.pbtxt`, `1/<artifact>`, and the engine's manifest and licence beside it.
+`max_batch_size` is the engine's dynamic batch max (`manifest.dynamic_batch`); a static engine gets
+0 (no batching) and its full shapes. Layout: https://github.com/triton-inference-server/server
+docs/user_guide/model_repository.md and model_configuration.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from .. import manifest as mf
+from ..atomic import fsync_dir
+from ..errors import BadInputError
+
+# Triton's model-config data types (model_config.proto DataType) by numpy dtype name
+TRITON_DTYPE = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "int64": "TYPE_INT64",
+                "int32": "TYPE_INT32", "int8": "TYPE_INT8", "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL"}
+_PLATFORM = {".onnx": "onnxruntime_onnx", ".plan": "tensorrt_plan", ".engine": "tensorrt_plan"}
+_ARTIFACT_NAME = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
+MODEL_PY = "from deploykit.serve.python_model import TritonPythonModel  # noqa: F401  (Triton loads this class)\n"
+
+
+def model_name(engine: Path) -> str:
+    """Triton model name from the engine's stem: letters, digits, `_` and `-` only."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", engine.stem)
+
+
+def batching(manifest: Mapping[str, Any]) -> tuple[int, list[int]]:
+    """(max_batch_size, preferred sizes) from `manifest.dynamic_batch`; (0, []) for a static engine."""
+    dyn = manifest.get("dynamic_batch")
+    if not dyn:
+        return 0, []
+    mx, opt = int(dyn["max"]), int(dyn.get("opt", dyn["max"]))
+    return mx, sorted({opt, mx})
+
+
+def _tensor(spec: mf.TensorSpec, batched: bool, where: str) -> str:
+    if spec.dtype not in TRITON_DTYPE:
+        raise BadInputError(f"{where}: tensor {spec.name} has dtype {spec.dtype}, which has no Triton type here "
+                            f"(known: {sorted(TRITON_DTYPE)})")
+    dims = list(spec.shape[1:] if batched else spec.shape)
+    return (f'  {{ name: "{spec.name}" data_type: {TRITON_DTYPE[spec.dtype]} '
+            f'dims: [ {", ".join(str(int(d)) for d in dims)} ] }}')
+
+
+def config_text(name: str, manifest: Mapping[str, Any], *, platform: Optional[str], kind: str, count: int,
+                queue_delay_us: int, parameters: Optional[Mapping[str, str]] = None) -> str:
+    """config.pbtxt text (protobuf text format of Triton's ModelConfig).
+
+    Args:
+        platform: e.g. "onnxruntime_onnx"; None for the Python backend.
+        kind: instance_group kind, "KIND_GPU" or "KIND_CPU".
+    """
+    mx, preferred = batching(manifest)
+    where = f"model {name}"
+    lines = [f'name: "{name}"', f'platform: "{platform}"' if platform else 'backend: "python"',
+             f"max_batch_size: {mx}",
+             "input [", ",\n".join(_tensor(s, mx > 0, where) for s in mf.inputs_of(manifest)), "]",
+             "output [", ",\n".join(_tensor(s, mx > 0, where) for s in mf.outputs_of(manifest)), "]",
+             f"instance_group [ {{ kind: {kind} count: {int(count)} }} ]"]
+    if mx > 0:
+        lines.append(f"dynamic_batching {{ preferred_batch_size: [ {', '.join(map(str, preferred))} ] "
+                     f"max_queue_delay_microseconds: {int(queue_delay_us)} }}")
+    for k, v in (parameters or {}).items():
+        lines.append(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}')
+    return "\n".join(lines) + "\n"
+
+
+def _licence_text(manifest: Mapping[str, Any]) -> str:
+    model = manifest.get("model") or {}
+    return (f"{model.get('name', '?')}: {model.get('licence', 'licence not recorded in the manifest')}\n"
+            f"upstream: {model.get('upstream', '?')}\nweights: {(manifest.get('weights') or {}).get('source', '?')}\n")
+
+
+def _add_model(repo: Path, name: str, engine: Path, manifest: Mapping[str, Any], artifact_name: str,
+               config: str, model_py: bool) -> None:
+    d = repo / name
+    (d / "1").mkdir(parents=True)
+    shutil.copy2(engine, d / "1" / artifact_name)
+    if artifact_name == engine.name:  # the Python model loads it with its manifest beside it
+        shutil.copy2(mf.manifest_path_for(engine), d / "1" / mf.manifest_path_for(engine).name)
+        (d / "1" / "model.py").write_text(MODEL_PY)
+    (d / "config.pbtxt").write_text(config)
+    (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (d / "LICENCE.txt").write_text(_licence_text(manifest))
+
+
+def _load(engine: Path) -> dict[str, Any]:
+    if not engine.is_file():
+        raise BadInputError(f"engine {engine} does not exist; export one with `deploykit export NAME "
+                            f"--dynamic-batch MAX` (Triton batches only over a dynamic batch axis)")
+    if engine.suffix not in _PLATFORM:
+        raise BadInputError(f"engine {engine}: suffix {engine.suffix!r} is not one Triton serves here "
+                            f"(known: {sorted(_PLATFORM)})")
+    mpath = mf.manifest_path_for(engine)
+    if not mpath.is_file():
+        raise BadInputError(f"engine {engine} has no manifest {mpath.name} beside it; copy it next to the engine")
+    return mf.read(mpath)
+
+
+def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLike, *, instances: int = 1,
+                     gpu: bool = True, queue_delay_us: int = 2000, force: bool = False) -> list[str]:
+    """Write the repository `out` (atomically: built beside it, then renamed); returns the model names.
+
+    Raises:
+        BadInputError: a missing engine or manifest, duplicate names, an existing `out` without force.
+    """
+    if not engines:
+        raise BadInputError("no ENGINE given; pass one or more .onnx / .plan files with manifests beside them")
+    out = Path(out)
+    if out.exists() and not force:
+        raise BadInputError(f"{out} exists; pass --force to replace it, or another --out")
+    if instances < 1:
+        raise BadInputError(f"--instances {instances} must be >= 1")
+    plans = [(Path(e), _load(Path(e))) for e in engines]
+    names = [model_name(p) for p, _ in plans]
+    if len(set(names)) != len(names):
+        raise BadInputError(f"engines {names} give duplicate model names; rename the files so their stems differ")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    written: list[str] = []
+    try:
+        for (engine, man), name in zip(plans, names):
+            platform = _PLATFORM[engine.suffix]
+            prod = f"{name}_{platform.split('_')[0]}"
+            _add_model(tmp, prod, engine, man, _ARTIFACT_NAME[platform],
+                       config_text(prod, man, platform=platform, kind="KIND_GPU" if gpu else "KIND_CPU",
+                                   count=instances, queue_delay_us=queue_delay_us), model_py=False)
+            _add_model(tmp, name, engine, man, engine.name,
+                       config_text(name, man, platform=None, kind="KIND_CPU", count=instances,
+                                   queue_delay_us=queue_delay_us, parameters={"engine_file": engine.name}),
+                       model_py=True)
+            written += [prod, name]
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return written
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Swap the finished `tmp` in for `out` (a reader sees the old or the new repository, never half)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.rename(out, old)
+    os.rename(tmp, out)
+    fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
