@@ -9,6 +9,7 @@ recommendations"; NVIDIA ModelOpt's ONNX int8 placement agrees):
 | outputs of weighted ops | none (TensorRT fuses bias, BatchNorm, activation into the op's float epilogue) |
 | residual Add | the skip input only: the other input comes straight from a weighted op, which TensorRT fuses with the Add |
 | BatchNorm parameters, constants of Add/Mul/Pow/..., graph outputs | none |
+| input of a MaxPool/ReduceMax whose output is quantized | the same Q/DQ again (`mirror_max_inputs`) |
 
 ONNX Runtime's own placement (U8S8) quantizes op outputs so its QLinear kernels chain; the same
 passes still remove fake-quantized constants that are not weights (BatchNorm scale, Mul/Add
@@ -24,6 +25,8 @@ WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _WEIGHT_SLOTS = {("Conv", 1), ("ConvTranspose", 1), ("Gemm", 1), ("MatMul", 0), ("MatMul", 1), ("Gemm", 0)}
 _BIAS_SLOTS = {("Conv", 2), ("ConvTranspose", 2), ("Gemm", 2)}
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
+# max commutes with a monotone quantizer: q(max(x)) == max(q(x)), so a Q/DQ may sit on either side
+MAX_LIKE_OP_TYPES = ("MaxPool", "ReduceMax")
 
 
 def _producers(graph) -> dict:
@@ -195,7 +198,8 @@ def violations(model, *, skips: dict[str, int] | None = None) -> list[str]:
                 found.append(f"{x}: a constant that is not a weight is fake-quantized (read by {', '.join(bad)})")
             continue
         bad = [r for r, j in readers if r.op_type not in WEIGHTED_OP_TYPES
-               and not (skips is not None and r.name in skips and j == skips[r.name])]
+               and not (skips is not None and r.name in skips and j == skips[r.name])
+               and not _quantized_max(r, consumers)]
         if src is not None and src.op_type in WEIGHTED_OP_TYPES and bad:
             found.append(f"{x}: output of {src.op_type} {src.name} is quantized for {bad[0].op_type} {bad[0].name}")
         elif bad and skips is not None:
@@ -208,6 +212,45 @@ def violations(model, *, skips: dict[str, int] | None = None) -> list[str]:
             if bad:
                 found.append(f"{dq.input[0]}: a stored int constant that is not a weight (read by {', '.join(bad)})")
     return found
+
+
+def _quantized_max(node, consumers) -> bool:
+    """A max-like op whose only reader is a QuantizeLinear (the mirrored input Q/DQ is then allowed)."""
+    readers = consumers.get(node.output[0], [])
+    return node.op_type in MAX_LIKE_OP_TYPES and len(readers) == 1 and readers[0][0].op_type == "QuantizeLinear"
+
+
+def mirror_max_inputs(model) -> int:
+    """Give each MaxPool/ReduceMax whose output goes only to a Q the same Q -> DQ on its input; returns
+    how many. ONNX Runtime's result is unchanged exactly (max commutes with the monotone quantizer),
+    TensorRT commutes Q/DQ across max pooling itself. Why: OpenVINO 2026.4's CPU plugin computes a
+    quantized ReduceMax output fed from float wrongly: on gaitset's set pooling (max over frames of a
+    LeakyReLU -> MaxPool output that also feeds the next set block) OpenVINO f32 vs ONNX Runtime on the
+    same S8S8 graph was cosine 0.948, 0.99999 with the mirrored Q/DQ (or with the ReduceMax output made
+    a graph output, which stops OpenVINO's low-precision passes from moving it).
+    """
+    from onnx import helper
+
+    g = model.graph
+    producers, consumers = _producers(g), _consumers(g)
+    added = 0
+    for n in list(g.node):
+        src = producers.get(n.input[0]) if n.input else None
+        if not _quantized_max(n, consumers) or (src is not None and src.op_type == "DequantizeLinear"):
+            continue
+        q = consumers[n.output[0]][0][0]
+        x = n.input[0]
+        qn = helper.make_node("QuantizeLinear", [x, *q.input[1:]], [f"{x}_maxin_q"], name=f"{n.name}_input_q",
+                              **{a.name: helper.get_attribute_value(a) for a in q.attribute})
+        dq_attrs = {a.name: helper.get_attribute_value(a) for a in q.attribute if a.name == "axis"}
+        dn = helper.make_node("DequantizeLinear", [qn.output[0], *q.input[1:]], [f"{x}_maxin_dq"],
+                              name=f"{n.name}_input_dq", **dq_attrs)
+        n.input[0] = dn.output[0]
+        at = list(g.node).index(n)
+        g.node.insert(at, dn)
+        g.node.insert(at, qn)
+        added += 1
+    return added
 
 
 def weighted_and_residual(model, exclude: Sequence[str] = ()) -> list[str]:

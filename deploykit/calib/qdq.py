@@ -146,6 +146,8 @@ def quantize(model_path: str | os.PathLike, ranges: Ranges, layout: QdqLayout | 
             log.setLevel(level)
         out = onnx.load(str(tmp_out))
         placement.restore_float_inputs(out, model, keep_float=exclude_nodes, skips=skips, s8s8=s8)
+        if s8:
+            placement.mirror_max_inputs(out)
         atomic.write_bytes(out_path, _unquantize_outputs(out).SerializeToString())
     return Path(out_path)
 

@@ -112,3 +112,30 @@ def test_violations_name_a_quantized_conv_output(block, tmp_path):
     found = placement.violations(onnx.load(str(bad)), skips={"res_add": 1})
     assert any("output of Conv conv_b" in f for f in found), found
     assert any(f.startswith(("g:", "k:")) for f in found), found
+
+
+def test_a_quantized_max_gets_the_same_qdq_on_its_input_and_the_result_is_exact(tmp_path):
+    """x -> Relu -> ReduceMax(axis 1) -> Q -> DQ -> Conv: the pass mirrors the Q/DQ onto the ReduceMax
+    input (OpenVINO 2026.4 mis-computes it otherwise); max commutes with the quantizer, so ONNX Runtime's
+    output must be bit-identical (tolerance 0), and `violations` must accept the mirrored pair."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array((rng.standard_normal((4, 3, 1, 1)) * 0.5).astype(np.float32), "w")
+    s = numpy_helper.from_array(np.array(0.02, np.float32), "s")
+    z = numpy_helper.from_array(np.array(0, np.int8), "z")
+    ax = numpy_helper.from_array(np.array([1], np.int64), "ax")
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("ReduceMax", ["r", "ax"], ["m"], name="setmax", keepdims=0),
+             helper.make_node("QuantizeLinear", ["m", "s", "z"], ["mq"], name="q"),
+             helper.make_node("DequantizeLinear", ["mq", "s", "z"], ["md"], name="dq"),
+             helper.make_node("Conv", ["md", "w"], ["y"], name="conv")]
+    g = helper.make_graph(nodes, "maxq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], [w, s, z, ax])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    x = {"x": rng.standard_normal((1, 5, 3, 4, 4)).astype(np.float32)}
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    assert placement.mirror_max_inputs(model) == 1
+    assert [n.op_type for n in model.graph.node][:4] == ["Relu", "QuantizeLinear", "DequantizeLinear", "ReduceMax"]
+    assert placement.mirror_max_inputs(model) == 0  # idempotent: the input already comes through a DQ
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    np.testing.assert_array_equal(after, before)
+    assert placement.violations(model, skips={}) == []
