@@ -207,11 +207,14 @@ def _metrics(manifest: dict, ref: dict, got: dict, outputs: list) -> dict:
         res["outputs"][nm] = {"cosine": float(np.mean([cosine_value(r[i], g[i]) for i in range(len(r))])),
                               "centred": float(np.mean([cosine_value(r[i] - mu, g[i] - mu) for i in range(len(r))]))}
     if manifest["model"]["family"] == "pose":
+        from deploykit.verify.gates import gates_for
         from deploykit.verify.task_metrics import keypoint_agreement
 
         split = lambda d: [{k: d[k][i:i + 1] for k in outputs} for i in range(len(d[outputs[0]]))]  # noqa: E731
-        kp = keypoint_agreement(manifest, split(ref), split(got))
-        res["task"] = {"name": "joints", "value": kp["pck_agreement"], "mean_px": kp["mean_px"]}
+        kp = keypoint_agreement(manifest, split(ref), split(got), gates_for("int8"))
+        # flat heatmaps (random weights) make joints meaningless: the value is then None, printed "n/a"
+        res["task"] = {"name": "PCK agreement", "value": kp.get("pck_agreement"), "mean_px": kp["mean_px_all"],
+                       "applicable": kp["applicable"], "why": kp.get("why")}
     else:
         from deploykit.runtime.match import distance
 
@@ -306,7 +309,9 @@ def _cell(row: dict, rt: str, field: str, outputs: list, fmt: str) -> str:
     if "error" in r:
         return "–"
     if field == "task":
-        return format(r["task"]["value"], fmt) if "task" in r else "–"
+        if "task" not in r:
+            return "–"
+        return "n/a" if r["task"]["value"] is None else format(r["task"]["value"], fmt)
     if "outputs" not in r:
         return "–"
     return " / ".join(format(r["outputs"][nm][field], fmt) for nm in outputs)
