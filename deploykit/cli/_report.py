@@ -1,4 +1,9 @@
-"""Reporting helpers shared by `gallery` and `evaluate`: `--json FILE` (`-` = stdout) and query counts."""
+"""Reporting helpers every reporting verb shares: `--json FILE` (`-` = stdout) and query counts.
+
+The convention (Polygraphy / trtexec users expect it): `--json FILE` writes the full report as JSON
+to FILE atomically; `--json -` puts the JSON alone on standard output and moves the human text to
+standard error, so `deploykit VERB ... --json - | jq` always parses. `-` never names a file.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ import numpy as np
 
 
 def json_option(fn):
-    return click.option("--json", "json_path", default=None, metavar="FILE",
-                        help="Also write the full report as JSON to FILE ('-' = standard output).")(fn)
+    """`--json FILE` (`-` = standard output) as the `json_path` parameter."""
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+                        metavar="FILE",
+                        help="Write the full report as JSON to FILE; '-' = standard output (the human text then "
+                             "goes to standard error).")(fn)
 
 
 def plain(obj: Any) -> Any:
@@ -29,8 +37,8 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-def emit(report: Mapping[str, Any], json_path: Optional[str]) -> None:
-    """Write `report` as JSON to `json_path` ('-' = stdout) atomically."""
+def emit(report: Any, json_path: Optional[str]) -> None:
+    """Write `report` as JSON to `json_path` ('-' = stdout) atomically; nothing when None."""
     if json_path is None:
         return
     text = json.dumps(plain(report), indent=1)
@@ -43,7 +51,7 @@ def emit(report: Mapping[str, Any], json_path: Optional[str]) -> None:
 
 
 def summary(text: str, json_path: Optional[str]) -> None:
-    """The human summary: on stdout, or on stderr when the JSON report goes to stdout (`--json -`)."""
+    """The human text: on stdout, or on stderr when the JSON report goes to stdout (`--json -`)."""
     click.echo(text, err=json_path == "-")
 
 
@@ -53,6 +61,3 @@ def say_counts(counted: int, total: int, skipped: Mapping[str, int], what: str =
     click.secho(f"{what}: {counted} of {total} counted, {total - counted} skipped" + (f" ({why})" if why else ""),
                 err=True, fg="cyan")
 
-
-def warn(msg: str) -> None:
-    click.secho(f"warning: {msg}", err=True, fg="yellow")

@@ -6,6 +6,7 @@ import click
 
 from ._app import main
 from ._common import _err, handle_errors
+from ._report import emit, json_option, summary
 
 
 @main.command()
@@ -24,12 +25,11 @@ from ._common import _err, handle_errors
 @click.option("--load-inputs", "inputs", type=click.Path(dir_okay=False), default=None,
               help="Inputs .npz (see `deploykit compare --help`); its first sample is timed. Default: seeded data.")
 @click.option("--baseline", default=None, help="Target the ratios are against (default: torch if timed, else the first).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Write the results as JSON here ('-' = standard output).")
+@json_option
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
               help="Append the markdown table to this file (e.g. benchmarks/cpu_backends.md).")
 @handle_errors
-def bench(targets, backends, batch, frames, threads, duration, iters, warmup, rounds, inputs, baseline, json_out,
+def bench(targets, backends, batch, frames, threads, duration, iters, warmup, rounds, inputs, baseline, json_path,
           md_out) -> None:
     """Latency p50/p90/p99 (with the sample count) and measured throughput, interleaved in one run.
 
@@ -40,7 +40,6 @@ def bench(targets, backends, batch, frames, threads, duration, iters, warmup, ro
       deploykit bench gaitgl --backends torch,ort-fp32,ort-int8,ov-int8
     Ratios are against a baseline timed in the same run (torch when present, else the first target).
     """
-    import json
     from pathlib import Path
 
     from .. import atomic
@@ -53,12 +52,8 @@ def bench(targets, backends, batch, frames, threads, duration, iters, warmup, ro
                        frames=frames, threads=threads, warmup=warmup, rounds=rounds, iters=iters, duration=duration,
                        inputs=inputs, baseline=baseline, progress=lambda m: _err(f"[bench] {m}", "cyan"))
     table = report.markdown()
-    if json_out == "-":
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        click.echo(table)
-        if json_out:
-            atomic.write_json(json_out, report.to_json())
+    summary(table, json_path)
+    emit(report.to_json(), json_path)
     if md_out:
         old = Path(md_out).read_text() if Path(md_out).exists() else ""
         atomic.write_bytes(md_out, (old + ("\n" if old else "") + table).encode())

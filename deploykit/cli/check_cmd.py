@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from ._app import main
 from ._common import handle_errors
+from ._report import emit, json_option, summary
 
 
 @main.command()
@@ -20,9 +20,9 @@ from ._common import handle_errors
 @click.option("--data", type=click.Path(file_okay=False), default=None,
               help="Samples for --fp16: *.npz files (one per sample) or <input>.npy files. "
                    "Default: one seeded sample shaped by the manifest.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 @handle_errors
-def check(model, trt_version, dla, fp16, data, as_json) -> None:
+def check(model, trt_version, dla, fp16, data, json_path) -> None:
     """Lint MODEL.onnx for TensorRT before any GPU is involved; exit 0 if nothing blocks a build.
 
     Checks every node against the ONNX-TensorRT parser's operator table for the version (with the
@@ -32,5 +32,6 @@ def check(model, trt_version, dla, fp16, data, as_json) -> None:
     from ..export.lint import check_model
 
     report = check_model(model, trt_version=trt_version, dla=dla, fp16=fp16, data=data)
-    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+    summary(report.table(), json_path)
+    emit(report.to_json(), json_path)
     sys.exit(report.exit_code)

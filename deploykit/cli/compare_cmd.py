@@ -8,6 +8,7 @@ import click
 
 from ._app import main
 from ._common import handle_errors
+from ._report import emit, json_option, summary
 
 
 @main.command()
@@ -22,8 +23,9 @@ from ._common import handle_errors
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]X", help="Absolute tolerance (default 1e-5; per output OUT:X).")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]X", help="Relative tolerance (default 1e-5; per output OUT:X).")
 @click.option("--threads", type=int, default=None, help="Intra-op threads.")
+@json_option
 @handle_errors
-def compare(a, b, inputs, samples, save_outputs, save_inputs, atol, rtol, threads) -> None:
+def compare(a, b, inputs, samples, save_outputs, save_inputs, atol, rtol, threads, json_path) -> None:
     """Run A (and B) on the same inputs and compare every output; exit 1 when a tolerance fails.
 
     \b
@@ -36,6 +38,8 @@ def compare(a, b, inputs, samples, save_outputs, save_inputs, atol, rtol, thread
       deploykit compare gaitgl.plan ref.npz --load-inputs clips.npz --atol 5e-3       # on the Jetson
     Exit codes: 0 every output within tolerance, 1 one is not, 2 bad input.
     """
+    import dataclasses
+
     from ..errors import BadInputError
     from ..runtime import Engine
     from ..verify.engine_compare import (compare_outputs, load_inputs, parse_tolerances, run_samples,
@@ -49,7 +53,7 @@ def compare(a, b, inputs, samples, save_outputs, save_inputs, atol, rtol, thread
     if save_inputs:
         save_arrays(save_inputs, feeds)
     if save_outputs:
-        click.echo(f"wrote {save_arrays(save_outputs, out_a)}")
+        summary(f"wrote {save_arrays(save_outputs, out_a)}", json_path)
     if b is None:
         return
     if b.endswith(".npz"):
@@ -62,9 +66,11 @@ def compare(a, b, inputs, samples, save_outputs, save_inputs, atol, rtol, thread
     at, rt = parse_tolerances(atol, 1e-5, "--atol"), parse_tolerances(rtol, 1e-5, "--rtol")
     results = compare_outputs(out_a, out_b, at, rt)
     n = next(iter(feeds.values())).shape[0]
-    click.echo(f"{a} vs {label} on {n} sample(s):")
-    for r in results:
-        click.echo(r.line(at.get(r.name, at[""]), rt.get(r.name, rt[""])))
     ok = all(r.passed for r in results)
-    click.echo("PASS" if ok else "FAIL")
+    summary("\n".join([f"{a} vs {label} on {n} sample(s):",
+                        *(r.line(at.get(r.name, at[""]), rt.get(r.name, rt[""])) for r in results),
+                        "PASS" if ok else "FAIL"]), json_path)
+    emit({"a": a, "b": label, "samples": n, "passed": ok,
+          "outputs": [{**dataclasses.asdict(r), "atol": at.get(r.name, at[""]), "rtol": rt.get(r.name, rt[""])}
+                      for r in results]}, json_path)
     sys.exit(0 if ok else 1)

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ._app import main
 from ._common import handle_errors
+from ._report import emit, json_option
 
 
 @main.command()
-@click.option("--json", "json_out", type=click.Path(dir_okay=True, allow_dash=True), default=None,
-              help="Also write the report as JSON to this file ('-' = standard output, instead of the table).")
+@json_option
 @handle_errors
-def doctor(json_out) -> None:
+def doctor(json_path) -> None:
     """Library versions, driver, GPU and compute capability, DLA cores, and which backends are usable.
 
     Runs on a runtime-only install (no PyTorch). Exit 0 always: it reports, it does not judge.
     """
-    from .. import atomic
     from ..doctor import collect, lines
 
     report = collect()
-    if json_out == "-":
-        click.echo(json.dumps(report, indent=2))
-        return
-    for line in lines(report):
-        click.echo(line)
-    if json_out:
-        atomic.write_json(json_out, report)
+    if json_path != "-":  # with `--json -` the JSON is the output
+        for line in lines(report):
+            click.echo(line)
+    emit(report, json_path)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._app import main
+from . import _common
 from ._common import handle_errors
 from ._report import emit, json_option, say_counts, summary
 
@@ -25,7 +26,7 @@ def evaluate() -> None:
 def _progress(label: str):
     def report(done: int, total: int) -> None:
         step = max(1, total // 10)
-        if done == total or done % step == 0:
+        if not _common.quiet() and (done == total or done % step == 0):
             click.secho(f"{label}: {done}/{total}", err=True, fg="cyan")
 
     return report

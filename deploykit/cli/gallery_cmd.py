@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ._app import main
-from ._common import handle_errors
-from ._report import emit, json_option, say_counts, warn
+from ._common import _warn as warn, handle_errors
+from ._report import emit, json_option, say_counts
 
 
 @main.group()
@@ -87,9 +85,7 @@ def gallery_search(gallery_file, results, k, output, metric, json_path) -> None:
     emb, res, _ = _embeddings(results, output, g, "gallery search")
     hits = g.search(emb, k=k)
     report = [{"query": n, "matches": m} for n, m in zip(res.inputs, hits.to_json())]
-    if json_path is None:
-        click.echo(json.dumps(report, indent=1))
-    emit({"results": report}, json_path)
+    emit(report, json_path or "-")  # the matches are the output: stdout unless --json FILE
 
 
 @gallery.command("evaluate")
@@ -116,6 +112,4 @@ def gallery_evaluate(gallery_file, results, id_regex, output, metric, json_path)
     cmc = [float(x) for x in r["cmc"][:10]]
     report = {"rank1": cmc[0], "cmc@1..10": cmc, "mAP": float(r["mAP"]), "num_queries": r["num_queries"],
               "num_valid_queries": r["num_valid_queries"], "skipped": r["skipped"]}
-    if json_path is None:
-        click.echo(json.dumps(report, indent=1))
-    emit(report, json_path)
+    emit(report, json_path or "-")  # the scores are the output: stdout unless --json FILE

@@ -8,6 +8,7 @@ import logging
 import click
 
 from ._app import main
+from . import _common
 from ._common import handle_errors
 
 
@@ -69,7 +70,8 @@ def infer(engine, inputs, boxes, ann, det_thr, pose_nms, coco_out, keypoints, fr
     frames = FrameRange.parse(frame_range, frame_step)
     result = infer_files(engine, list(inputs), threads=threads, boxes=boxes, ann=ann, det_thr=det_thr,
                          pose_nms=pose_nms, keypoints=keypoints, frames=frames, window_stride=window_stride,
-                         short=short, sil_threshold=sil_threshold, visualize=visualize, progress=not quiet)
+                         short=short, sil_threshold=sil_threshold, visualize=visualize,
+                         progress=not (quiet or _common.quiet()))
     result = {**result, **results_io.describe_engine(engine)}  # model, engine sha256, metric, output
     if coco_out:
         if result["family"] != "pose":

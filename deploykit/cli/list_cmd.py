@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ._app import main
 from ._common import handle_errors
+from ._report import emit, json_option
 
 
 @main.command("list")
 @click.option("--family", type=click.Choice(["gait", "reid", "pose"]), default=None, help="Only one family.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @handle_errors
-def list_cmd(family, as_json) -> None:
+def list_cmd(family, json_path) -> None:
     """List the registered models with their static input shapes (batch 1, default frames).
 
     Works without PyTorch (a runtime-only install reads the index shipped with the package).
@@ -22,9 +21,9 @@ def list_cmd(family, as_json) -> None:
     from ..zoo_index import rows as zoo_rows
 
     rows, _ = zoo_rows(family)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
+    emit(rows, json_path)
+    if json_path == "-":
+        return  # the JSON is the output
     width = max((len(r["name"]) for r in rows), default=4)
     for r in rows:
         shapes = ", ".join(f"{i['name']} {'x'.join(map(str, i['shape']))}" for i in r["inputs"])

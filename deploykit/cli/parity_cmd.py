@@ -8,6 +8,7 @@ import click
 
 from ._app import main
 from ._common import handle_errors
+from ._report import emit, json_option, summary
 
 
 @main.command()
@@ -21,9 +22,9 @@ from ._common import handle_errors
 @click.option("--heldout-data", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Held-out inputs (.npy, or .npz with one array per input and optional 'labels', one identity "
                    "per sample). Default: seeded synthetic samples (seed 1000, never used by calibration).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the report here.")
+@json_option
 @handle_errors
-def parity(name, engine, checkpoint, samples, heldout_data, json_out) -> None:
+def parity(name, engine, checkpoint, samples, heldout_data, json_path) -> None:
     """Compare an engine of model NAME with the PyTorch reference on the same held-out inputs; exit 1 on a miss.
 
     Reports per output max abs/relative error, plain cosine, centred cosine (cosine of out - mean(ref)
@@ -42,12 +43,9 @@ def parity(name, engine, checkpoint, samples, heldout_data, json_out) -> None:
 
     Exit codes: 0 all gates hold, 1 a gate failed, 2 bad input.
     """
-    from .. import atomic
     from ..verify.parity import run_parity
 
     report = run_parity(name, engine, checkpoint=checkpoint, samples=samples, data=heldout_data)
-    for line in report.lines():
-        click.echo(line)
-    if json_out:
-        atomic.write_json(json_out, report.to_json())
+    summary("\n".join(report.lines()), json_path)
+    emit(report.to_json(), json_path)
     sys.exit(0 if report.passed else 1)

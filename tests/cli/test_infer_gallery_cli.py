@@ -95,3 +95,24 @@ def test_infer_bad_inputs_are_one_line(tmp_path, gaitbase_engine):
     (tmp_path / "b.json").write_text("{not json")
     proc = run_cli("gallery", "add", str(tmp_path / "g.npz"), str(tmp_path / "b.json"))
     assert proc.returncode == 2 and "cannot read" in proc.stderr and not (tmp_path / "g.npz").exists()
+
+
+def test_infer_progress_is_plain_lines_when_piped(tmp_path, gaitbase_engine):
+    # 12 sequences: progress (every 10, from 10 inputs up) prints "10/12" and the final "12/12" as
+    # whole lines on stderr; captured output is a pipe, where carriage returns would garble logs
+    seqs = []
+    for i in range(12):
+        d = tmp_path / f"{i:03d}_c1"
+        d.mkdir()
+        for t in range(4):
+            frame = np.zeros((64, 44), np.uint8)
+            frame[4:60, 12 + i % 5:30] = 255
+            cv2.imwrite(str(d / f"{t:03d}.png"), frame)
+        seqs.append(str(d))
+    proc = run_cli("infer", str(gaitbase_engine), *seqs, "--out", str(tmp_path / "e.npz"))
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if "sequences" in ln] == ["gait: sequences 10/12",
+                                                                             "gait: sequences 12/12"]
+    quiet = run_cli("-q", "infer", str(gaitbase_engine), *seqs, "--out", str(tmp_path / "q.npz"))
+    assert quiet.returncode == 0 and "sequences" not in quiet.stderr

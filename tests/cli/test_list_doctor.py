@@ -21,7 +21,7 @@ def test_committed_index_equals_the_registry():
 
 
 def test_list_without_torch_prints_every_model():
-    proc = _cli_without_torch("list", "--json")
+    proc = _cli_without_torch("list", "--json", "-")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [r["name"] for r in rows] == models.names()

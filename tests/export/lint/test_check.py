@@ -135,7 +135,7 @@ def test_cli_exit_codes_and_json(tmp_path):
     onnx.save(model_of([helper.make_node("Unique", ["x"], ["y"])], [vi("x", [6])], [vi("y", None)]), str(bad))
     proc = run_cli("check", str(good))
     assert proc.returncode == 0 and "PASS" in proc.stdout
-    proc = run_cli("check", str(bad), "--json")
+    proc = run_cli("check", str(bad), "--json", "-")
     assert proc.returncode == 1 and json.loads(proc.stdout)["findings"][0]["code"] == "op-unsupported"
     proc = run_cli("check", str(tmp_path / "missing.onnx"))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
