@@ -17,7 +17,8 @@ from typing import Any, Mapping
 from . import atomic
 from .errors import BadInputError
 
-SCHEMA_VERSION = 1
+# 2: typed pre/post-processing records (deploykit.records); version 1 manifests still load
+SCHEMA_VERSION = 2
 _DTYPES = ("float32", "float16", "int64", "int32", "uint8", "bool")
 
 
@@ -118,7 +119,28 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
                             f"versions <= {SCHEMA_VERSION}: upgrade deploykit")
     for key in ("inputs", "outputs"):
         _check_specs(p, key, data.get(key))
+    _check_records(p, data)
     return data
+
+
+def _check_records(p: Path, data: dict[str, Any]) -> None:
+    """Parse the typed pre/post-processing records once at load, so a bad one fails here, naming the field.
+
+    A schema 1 manifest's records are replaced (in memory) by their schema 2 form, so whatever is
+    written from it (an engine manifest, a patched model's) is a valid schema 2 manifest.
+    """
+    from .records import RECORDS_SINCE, postprocess_of, preprocess_of
+
+    try:
+        pre = preprocess_of({"schema_version": data["schema_version"], "preprocess": data.get("preprocess") or {}})
+        post = postprocess_of(data)
+    except BadInputError as exc:
+        raise BadInputError(f"{p}: {exc}") from None
+    if data["schema_version"] < RECORDS_SINCE:
+        if pre is not None:
+            data["preprocess"] = pre.to_json()
+        if post is not None:
+            data["postprocess"] = post.to_json()
 
 
 def _check_specs(p: Path, key: str, specs: Any) -> None:

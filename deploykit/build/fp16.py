@@ -33,11 +33,11 @@ from typing import Sequence
 import numpy as np
 
 from .. import atomic
+from ..constants import FP16_MAX
 from ..errors import require
 
 KNOWN_FP32_OPS = ("Pow", "Exp", "Log", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp",
                   "ReduceProd", "CumSum")
-FP16_MAX = 65504.0
 
 
 AUDIT_MARGIN = 4.0  # also keep tensors within 4x of 65504 on the audit data: other inputs run higher

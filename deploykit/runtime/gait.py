@@ -30,14 +30,14 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import BadInputError
+from ..records import SilhouettePreprocess, preprocess_of
 from . import _checks
 
 log = logging.getLogger(__name__)
 
 MIN_FRAME_SUM = 10000  # upstream: `if img.sum() <= 10000: continue`
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Source = Union[str, os.PathLike, np.ndarray, Sequence[np.ndarray]]
 
@@ -279,6 +279,18 @@ def fit_frames(num_frames: int, length: int, policy: str = "first") -> np.ndarra
     return np.arange(s) % n
 
 
+def silhouette_record(preprocess: Any) -> SilhouettePreprocess:
+    """The typed silhouette record of a manifest, its `preprocess` record (dict or record), or None
+    (OpenGait's defaults: 64 px, upstream cutting, /255)."""
+    rec = preprocess_of(preprocess) if preprocess else None
+    if rec is None:
+        return SilhouettePreprocess()
+    if not isinstance(rec, SilhouettePreprocess):
+        raise BadInputError(f"the preprocess record is of kind {rec.kind!r}, not a silhouette record; is this a "
+                            f"gait model's manifest?")
+    return rec
+
+
 def silhouette_clip(source: Source, preprocess: Optional[Mapping[str, Any]] = None, *,
                     frames: Optional[int] = None, limit: Optional[int] = None, policy: str = "first",
                     value_range: float = 255) -> tuple[np.ndarray, Pretreated]:
@@ -296,19 +308,18 @@ def silhouette_clip(source: Source, preprocess: Optional[Mapping[str, Any]] = No
     Returns:
         (clip `[1, s, H, W]` float32, the Pretreated record for frame bookkeeping).
     """
-    pre = dict(preprocess or {})
-    size = int(pre.get("img_size", 64))
-    pt = pretreat_silhouettes(source, size, value_range=value_range, stored_as_is=bool(pre.get("stored_as_is")))
+    pre = silhouette_record(preprocess)
+    pt = pretreat_silhouettes(source, pre.img_size, value_range=value_range, stored_as_is=pre.stored_as_is)
     if len(pt) == 0:
         reasons = sorted(set(pt.dropped.values()))[:3]
         raise BadInputError(f"silhouette_clip: every frame was dropped by the pretreatment ({len(pt.dropped)} "
                             f"frames; e.g. {reasons}); silhouettes must be white (255) on black")
-    if limit is None and pre.get("frames_limit"):
-        limit = int(pre["frames_limit"])
+    if limit is None and pre.frames_limit:
+        limit = pre.frames_limit
     idx = sample_frames(len(pt), limit)
     if frames is not None:
         idx = idx[fit_frames(len(idx), frames, policy)]
-    clip = cut_and_scale(pt.frames[idx], pre.get("cutting"), float(pre.get("divisor", 255.0)))
+    clip = cut_and_scale(pt.frames[idx], pre.cutting, pre.divisor)
     return clip[None], dataclasses.replace(pt, frames=pt.frames[idx], kept=pt.kept[idx])
 
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..errors import BadInputError
-from .gait import Pretreated, cut_and_scale, pretreat_silhouettes, to_gray
+from .gait import Pretreated, cut_and_scale, pretreat_silhouettes, silhouette_record, to_gray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,7 @@ def window_starts(num_frames: int, length: int, stride: Optional[int] = None) ->
 def window_sequence(pt: Pretreated, frames_total: int, length: int, preprocess: Optional[Mapping[str, Any]] = None,
                     stride: Optional[int] = None, short: str = "pad", name: str = "sequence") -> Windowed:
     """Cut pretreated frames into windows of `length` and apply the test transform (cutting, /255)."""
-    pre = dict(preprocess or {})
+    pre = silhouette_record(preprocess)
     t, s = len(pt), int(length)
     if t == 0:
         reasons = sorted(set(pt.dropped.values()))[:2]
@@ -80,7 +80,7 @@ def window_sequence(pt: Pretreated, frames_total: int, length: int, preprocess: 
         wins, padded = np.stack([starts, starts + s], 1), False
         frames = np.stack([pt.frames[a:a + s] for a in starts])
     w, _, h, wd = frames.shape
-    clips = cut_and_scale(frames.reshape(w * s, h, wd), pre.get("cutting"), float(pre.get("divisor", 255.0)))
+    clips = cut_and_scale(frames.reshape(w * s, h, wd), pre.cutting, pre.divisor)
     return Windowed(clips.reshape(w, s, h, clips.shape[-1]), wins, int(frames_total), t, padded)
 
 
@@ -107,8 +107,7 @@ def read_sequence(src: str | os.PathLike, frames=None, threshold: Optional[float
 def windowed_source(src: str | os.PathLike, preprocess: Optional[Mapping[str, Any]], length: int, *, frames=None,
                     stride: Optional[int] = None, short: str = "pad", threshold: Optional[float] = None) -> Windowed:
     """`read_sequence` -> OpenGait pretreatment -> `window_sequence`."""
-    pre = dict(preprocess or {})
+    pre = silhouette_record(preprocess)
     raw = read_sequence(src, frames, threshold)
-    pt = pretreat_silhouettes(raw, int(pre.get("img_size", 64)), stored_as_is=bool(pre.get("stored_as_is")),
-                              threshold=threshold)
+    pt = pretreat_silhouettes(raw, pre.img_size, stored_as_is=pre.stored_as_is, threshold=threshold)
     return window_sequence(pt, len(raw), length, pre, stride, short, str(src))

@@ -19,12 +19,12 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import BadInputError
+from ..records import ImagePreprocess, Resample, preprocess_of
 from . import _checks
 from .imageops import as_image, convert_color, float_to_l, normalize, pil_resize
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PGFA_CONF_THRESH = 0.2  # keypoints with confidence <= 0.2 are ignored (generate_heatmap.py, part_label.py)
 
 
@@ -62,14 +62,16 @@ class ReidConfig:
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> "ReidConfig":
-        """From a manifest (or its `preprocess` record): size_hw, color, mean, std; the filter from `resize`."""
-        pre = dict(manifest.get("preprocess", manifest))
-        if "size_hw" not in pre:
-            raise BadInputError("ReidConfig.from_manifest: the preprocess record has no 'size_hw'")
-        resample = "bicubic" if "bicubic" in str(pre.get("resize", "")).lower() else "bilinear"
-        std = pre.get("std", IMAGENET_STD)
-        return cls(tuple(pre["size_hw"]), resample, str(pre.get("color", "RGB")).lower(),
-                   tuple(pre.get("mean", IMAGENET_MEAN)), None if std is None else tuple(std))
+        """From a manifest (or its `preprocess` record): the typed ImagePreprocess record's size, colour
+        order, mean/std and resample filter (schema 1 manifests: see `deploykit.records`)."""
+        pre = preprocess_of(manifest)
+        if not isinstance(pre, ImagePreprocess):
+            raise BadInputError("ReidConfig.from_manifest: the preprocess record has no 'size_hw'; is this a re-ID "
+                                "model's manifest?")
+        if pre.resample not in (Resample.BILINEAR, Resample.BICUBIC):
+            raise BadInputError(f"ReidConfig.from_manifest: preprocess.resample={pre.resample.value!r}; a re-ID crop "
+                                f"is resized whole (bilinear or bicubic); is this a pose model's manifest?")
+        return cls(pre.size_hw, pre.resample.value, pre.color.value, pre.mean, pre.std)
 
 
 def preprocess_reid(images: Any, config: ReidConfig, image_color: str = "bgr") -> np.ndarray:

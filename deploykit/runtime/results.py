@@ -22,6 +22,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..errors import BadInputError
+from ..records import EmbeddingPostprocess, postprocess_of
 
 FORMAT = "deploykit-results"
 VERSION = 1
@@ -37,17 +38,10 @@ def describe_engine(engine_path: str | os.PathLike) -> dict[str, Any]:
     from .. import manifest as mf
 
     man = mf.read(mf.manifest_path_for(Path(engine_path)))
-    post = man.get("postprocess") or {}
-    outputs = [o["name"] for o in man.get("outputs", [])]
-    listed = [n for n in (post.get("outputs") or []) if n in outputs]
-    metric = post.get("metric")
-    if metric and str(metric).startswith("pgfa"):
-        default = "+".join(listed or outputs)  # PGFA matches on both outputs together
-    else:
-        default = listed[-1] if listed else next((n for n in ("embeddings", "feat") if n in outputs),
-                                                 outputs[0] if outputs else None)
-    return {"engine": str(engine_path), "engine_sha256": mf.sha256_file(engine_path), "metric": metric,
-            "embedding_output": default if post.get("kind") == "embedding" else None}
+    post = postprocess_of(man)
+    emb = post if isinstance(post, EmbeddingPostprocess) else None
+    return {"engine": str(engine_path), "engine_sha256": mf.sha256_file(engine_path),
+            "metric": emb.metric.value if emb else None, "embedding_output": emb.output if emb else None}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..records import HeatmapPostprocess, postprocess_of
 from . import compare
 from . import gates as G
 from .heldout import HELDOUT_SEED as EVAL_SEED
@@ -120,5 +121,7 @@ def engine_accuracy(name: str, engine_path: str | os.PathLike, *, samples: int =
         results.append(OutputAccuracy(o.name, float(cos.mean()), float(cos.min()), float(centred.mean()), checks,
                                       stats["centred_cosine"], stats["signal_nsr"]))
         if family == "pose" and r.ndim == 4:
-            kp = keypoint_agreement(r, g, decoder or man.get("postprocess", {}).get("decoder", "quarter"))
+            post = postprocess_of(man)
+            kp = keypoint_agreement(r, g, decoder or (post.decoder.value if isinstance(post, HeatmapPostprocess)
+                                                      else "quarter"))
     return AccuracyReport(name, str(engine_path), precision, held.n, results, kp)

@@ -19,18 +19,19 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..records import EmbeddingPostprocess, HeatmapPostprocess, Metric, postprocess_of
 from . import gates as G
 
 
 def _embedding_output(manifest: Mapping) -> tuple[str, str]:
-    """(output name, metric) used for matching."""
-    post = manifest.get("postprocess", {})
+    """(output name, metric) used for matching: the manifest's typed embedding record."""
+    post = postprocess_of(manifest)
     outputs = [o["name"] for o in manifest["outputs"]]
-    metric = post.get("metric", "cosine")
-    if metric in ("pgfa", "pgfa_visibility_weighted"):  # needs visibility: match on the global branch
+    if not isinstance(post, EmbeddingPostprocess):
+        return outputs[-1], "cosine"
+    if post.metric is Metric.PGFA:  # needs visibility: match on the global branch
         return ("global_feat" if "global_feat" in outputs else outputs[0]), "cosine"
-    names = post.get("outputs") or outputs
-    return names[-1] if names[-1] in outputs else outputs[0], metric
+    return (post.output if post.output in outputs else outputs[0]), post.metric.value
 
 
 def _loo(dist: np.ndarray) -> np.ndarray:
@@ -92,18 +93,19 @@ def _decode(manifest: Mapping, outs: Mapping[str, np.ndarray]) -> tuple[np.ndarr
     """Joints in input pixels [N, K, 2], peakedness [N, K] (std above median, or probability) and stride."""
     from ..runtime.pose.decode import decode_heatmaps, decode_prtr
 
-    post = manifest.get("postprocess", {})
+    post = postprocess_of(manifest)
+    post = post if isinstance(post, HeatmapPostprocess) else None
     size = manifest["inputs"][0]["shape"][2:4]
-    if post.get("kind") == "keypoint_queries":
+    if post is not None and post.kind == "keypoint_queries":
         coords, scores = decode_prtr(outs["logits"], outs["coords"], size)
-        return coords, np.asarray(scores).reshape(coords.shape[:2]), float(post.get("stride", 4))
+        return coords, np.asarray(scores).reshape(coords.shape[:2]), 4.0
     hm = outs[manifest["outputs"][0]["name"]]
-    method = {"hrnet": "quarter", "alphapose": "quarter"}.get(post.get("decoder"), post.get("decoder", "quarter"))
-    coords, _ = decode_heatmaps(hm, method, channels=post.get("channels"))
+    method = post.decoder.value if post is not None else "quarter"
+    coords, _ = decode_heatmaps(hm, method, channels=post.channels if post is not None else None)
     k = coords.shape[1]
     flat = np.asarray(hm, np.float64)[:, :k].reshape(hm.shape[0], k, -1)
     peak = (flat.max(-1) - np.median(flat, -1)) / (flat.std(-1) + 1e-12)
-    stride = float(post.get("stride", size[0] / hm.shape[2]))
+    stride = float(post.stride if post is not None and post.stride else size[0] / hm.shape[2])
     return coords * stride, peak, stride
 
 
@@ -112,7 +114,7 @@ def keypoint_agreement(manifest: Mapping, ref: Sequence[Mapping[str, np.ndarray]
     """PCK@0.05 agreement and joint error (heatmap pixels) on peaked reference joints."""
     errs, peaks = [], []
     stride = 4.0
-    queries = manifest.get("postprocess", {}).get("kind") == "keypoint_queries"
+    queries = getattr(postprocess_of(manifest), "kind", None) == "keypoint_queries"
     for r, e in zip(ref, eng):
         cr, pk, stride = _decode(manifest, r)
         ce, _, _ = _decode(manifest, e)

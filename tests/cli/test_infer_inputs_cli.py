@@ -138,7 +138,7 @@ def test_hrnet_keypoints_feed_pgfa_with_visibility(tmp_path):
                    "--out", str(tmp_path / "emb.json"))
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "emb.json").read_text())
-    assert data["metric"] == "pgfa_visibility_weighted" and data["keypoints_matched"] == 3
+    assert data["metric"] == "pgfa" and data["keypoints_matched"] == 3
     r = data["results"][0]
     assert np.asarray(r["global_feat"]).shape == (256,) and np.asarray(r["part_feats"]).shape == (3, 2048)
     assert np.asarray(r["visibility"]).shape == (3,)

@@ -24,15 +24,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ...constants import FP16_LOSSY, FP16_MAX, FP16_RESOLUTION, FP16_ZERO
 from ...errors import require
 from .graph import GraphView, infer
 from .report import Finding
 
-FP16_MAX = 65504.0
-FP16_MIN_NORMAL = 6.103515625e-05  # 2**-14
-FP16_RESOLUTION = 2.0 ** -11  # relative step of FP16's 11-bit significand
-FP16_LOSSY = 2.0 ** -17  # below this a subnormal keeps fewer than 8 significant bits
-FP16_ZERO = 2.0 ** -25  # rounds to zero
 UNDERFLOW_SHARE = 0.01
 MIN_UNDERFLOW_VALUES = 16  # a lone constant (GeM's eps = 1e-6) is a threshold, not a quantity
 

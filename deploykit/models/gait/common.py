@@ -5,6 +5,7 @@ Values from shared/model_facts/opengait_facts.md sections 6 and 7.
 
 from __future__ import annotations
 
+from ...records import EmbeddingPostprocess, Metric, SilhouettePreprocess
 from ..registry import InputTemplate, OutputTemplate
 
 OPENGAIT = "ShiqiYu/OpenGait@0efafd4"
@@ -26,8 +27,8 @@ EMBEDDINGS = OutputTemplate("embeddings", "[n, c, p] per-part embeddings; compar
 
 def preprocess(img_size: int = 64) -> dict:
     """Silhouette pretreatment facts (runtime/gait.py applies them)."""
-    return {"kind": "silhouette", "img_size": img_size, "cutting": (img_size // 64) * 10,
-            "divisor": 255.0, "sampler": "all_ordered"}
+    return SilhouettePreprocess(img_size, cutting=(img_size // 64) * 10, divisor=255.0, sampler="all_ordered").to_json()
 
 
-POSTPROCESS = {"kind": "embedding", "layout": "[n, c, p]", "metric": "euclidean_per_part_mean"}
+POSTPROCESS = EmbeddingPostprocess(Metric.EUCLIDEAN_PER_PART_MEAN, output="embeddings",
+                                   extra={"layout": "[n, c, p]"}).to_json()

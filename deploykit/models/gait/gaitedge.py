@@ -25,9 +25,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...constants import IMAGENET_MEAN, IMAGENET_STD
 from ...manifest import TensorSpec
+from ...records import SilhouettePreprocess
 from ..backbones.unet import UNet
-from ..images import IMAGENET_MEAN, IMAGENET_STD
 from ..layers.roi_align import RoIAlign
 from ..registry import InputTemplate, ModelSpec, register_model
 from . import common
@@ -248,11 +249,12 @@ SILS = InputTemplate("sils", ("batch", "frames", IMG, IMG), "float32",
     upstream=f"{common.OPENGAIT} opengait/modeling/models/gaitedge.py",
     paper="GaitEdge, ECCV 2022, arXiv:2203.03972", licence=common.OPENGAIT_LICENCE,
     default_frames=common.DEFAULT_FRAMES, min_frames=1,
-    preprocess={"kind": "gaitedge", "img_size": IMG, "sampler": "all_ordered", "frames_limit": 512,
-                "ratios": "person box width / height, untransformed",
-                "rgbs": {"color": "RGB", "layout": "NCHW", "scale": 1.0 / 255, "mean": list(IMAGENET_MEAN),
-                         "std": list(IMAGENET_STD)},
-                "sils": {"divisor": 255.0, "cutting": 0}},
+    preprocess=SilhouettePreprocess(
+        IMG, cutting=0, divisor=255.0, sampler="all_ordered", frames_limit=512, kind="gaitedge",
+        extra={"ratios": "person box width / height, untransformed",
+               "rgbs": {"color": "RGB", "layout": "NCHW", "scale": 1.0 / 255, "mean": list(IMAGENET_MEAN),
+                        "std": list(IMAGENET_STD)},
+               "sils": {"divisor": 255.0, "cutting": 0}}).to_json(),
     postprocess=common.POSTPROCESS, sample_fn=sample_inputs,
     default_config={"channels": [32, 64, 128], "class_num": 74, "dataset_name": "CASIA-B*", "kernel_size": 3}))
 def gaitedge(**config) -> GaitEdge:

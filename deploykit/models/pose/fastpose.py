@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from ...records import Decoder
 from ..backbones.se_resnet import se_resnet
 from ..registry import ModelSpec, register_model
 from . import common
@@ -75,17 +76,16 @@ class FastPose(nn.Module):
 
 
 def _spec(name: str, *, old: bool, h: int, w: int, upstream_keys: str, config: dict) -> ModelSpec:
-    post_extra = {"pose_nms": common.POSE_NMS, "flip_test": False}
-    if old:
-        post_extra.update(nms_output_shift_px=-0.3, note="first 17 of 33 conv_out channels are COCO; "
-                          "preds += 0.2 px after the quarter offset, keypoints -0.3 px after pose NMS")
+    note = ({"note": "first 17 of 33 conv_out channels are COCO; preds += 0.2 px after the quarter offset, "
+                     "keypoints -0.3 px after pose NMS"} if old else {})
     return ModelSpec(
         name=name, family="pose", inputs=(common.alphapose_input(h, w),), outputs=(common.HEATMAPS,),
         default_config=config, upstream_keys=upstream_keys, upstream=OLD_UPSTREAM if old else NEW_UPSTREAM,
         paper=PAPER, licence=common.ALPHAPOSE_LICENCE,
         preprocess=common.alphapose_preprocess(h, w, old=old),
-        postprocess=common.heatmap_postprocess("alphapose_v0" if old else "alphapose", (h // 4, w // 4),
-                                               flip_shift=not old, **post_extra))
+        postprocess=common.heatmap_postprocess(Decoder.ALPHAPOSE_V0 if old else Decoder.QUARTER, (h // 4, w // 4),
+                                               upstream_decoder="alphapose_v0" if old else "alphapose",
+                                               flip_shift=not old, pose_nms=common.pose_nms(old), **note))
 
 
 @register_model(_spec("fastpose", old=True, h=320, w=256, upstream_keys="alphapose_fastpose_se101.json",

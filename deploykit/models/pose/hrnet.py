@@ -9,6 +9,7 @@ files `{'state_dict' (module.), 'best_state_dict'}` are unwrapped by the generic
 
 from __future__ import annotations
 
+from ...records import Decoder
 from ..backbones.hrnet import HRNet
 from ..registry import ModelSpec, register_model
 from . import common
@@ -23,7 +24,8 @@ def _spec(name: str, width: int, h: int, w: int) -> ModelSpec:
         default_config={"width": width, "num_joints": 17, "final_conv_kernel": 1},
         upstream_keys=f"hrnet_w{width}_{h}x{w}.json", upstream=UPSTREAM, paper=PAPER,
         licence=common.HRNET_LICENCE, preprocess=common.topdown_preprocess(h, w, color="RGB"),
-        postprocess=common.heatmap_postprocess("hrnet", (h // 4, w // 4), flip_test=True,
+        postprocess=common.heatmap_postprocess(Decoder.QUARTER, (h // 4, w // 4), upstream_decoder="hrnet",
+                                               flip_test=True,
                                                sigma=2 if h == 256 else 3))
 
 

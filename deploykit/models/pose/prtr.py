@@ -24,7 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...constants import COCO_FLIP_PAIRS, COCO_JOINTS
 from ...errors import BadInputError
+from ...records import Decoder, HeatmapPostprocess
 from ..backbones.hrnet import HRNet
 from ..backbones.resnet import FrozenBatchNorm2d, resnet50, resnet101
 from ..registry import ModelSpec, OutputTemplate, register_model
@@ -249,12 +251,13 @@ def _adapt_frozen(state_dict: dict) -> dict:
 
 OUTPUTS = (OutputTemplate("logits", "[n, 100, 18] class logits per query: 17 COCO joints then no-object"),
            OutputTemplate("coords", "[n, 100, 2] sigmoid (x, y) per query, normalised to the input crop"))
-POSTPROCESS = {"kind": "keypoint_queries", "decoder": "prtr_hungarian", "num_queries": 100, "channels": 17,
-               "no_object_last": True, "softmax": "over the 17 joint logits (no-object dropped first)",
-               "match": "linear_sum_assignment(-prob.T): each joint gets a distinct query",
-               "coords": "x * input_w, y * input_h, then the inverse crop affine", "score": "matched prob",
-               "joints": list(common.COCO_JOINTS), "flip_pairs": [list(p) for p in common.COCO_FLIP_PAIRS],
-               "flip_test": True, "flip_pixel_align": False}
+POSTPROCESS = HeatmapPostprocess(
+    Decoder.PRTR, channels=17, flip_pairs=COCO_FLIP_PAIRS, flip_shift=None, flip_test=True, kind="keypoint_queries",
+    extra={"upstream_decoder": "prtr_hungarian", "num_queries": 100, "no_object_last": True,
+           "softmax": "over the 17 joint logits (no-object dropped first)",
+           "match": "linear_sum_assignment(-prob.T): each joint gets a distinct query",
+           "coords": "x * input_w, y * input_h, then the inverse crop affine", "score": "matched prob",
+           "joints": list(COCO_JOINTS), "flip_pixel_align": False}).to_json()
 
 
 def _spec(name: str, backbone: str, color: str, upstream_keys: str, adapt) -> ModelSpec:

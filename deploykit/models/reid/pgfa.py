@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...errors import BadInputError
+from ...records import EmbeddingPostprocess, Metric, Resample
 from ..backbones import resnet50
 from ..images import image_input, image_preprocess
 from ..registry import InputTemplate, ModelSpec, OutputTemplate, register_model
@@ -154,20 +155,20 @@ SPEC = ModelSpec(
     licence="PGFA code: no licence file upstream (all rights reserved); ask the authors before "
             "redistribution. Its weights were trained on Occluded-Duke (DukeMTMC-reID: research use only).",
     preprocess=image_preprocess(
-        384, 128, resize="PIL Resize((384, 128), BICUBIC), no crop",
+        384, 128, resample=Resample.BICUBIC, resize="PIL Resize((384, 128), BICUBIC), no crop",
         heatmaps={"source": "old AlphaPose 'open' JSON: 18 OpenPose keypoints (COCO + neck = mean of "
                             "shoulders), person with the most keypoints of confidence > 0.2",
                   "gaussian": "exp(-d^2 / (2 sigma^2)) at the original image resolution, sigma = h * w / 1000",
                   "low_confidence": "keypoints with confidence <= 0.2 give an all-zero map",
                   "no_pose_file": "all maps are ones",
                   "resize": "x255 to uint8, PIL bilinear to (w=8, h=24), /255"}),
-    postprocess={"kind": "embedding", "metric": "pgfa_visibility_weighted",
-                 "outputs": ["global_feat", "part_feats"],
-                 "visibility": "part k visible if a keypoint with confidence > 0.2 (person with the most) has "
-                               "k/P*H < y < (k+1)/P*H in the original image; all ones without pose or with "
-                               "fewer than 3 keypoints",
-                 "similarity": "s_g = (cos(g_q, g_g) + 1) / 2; s_k = (cos(p_qk, p_gk) + 1) / 2 * v_qk * v_gk; "
-                               "sim = (sum_k s_k + s_g) / (sum_k v_qk * v_gk + 1); rank descending"},
+    postprocess=EmbeddingPostprocess(
+        Metric.PGFA, output="global_feat+part_feats", outputs=("global_feat", "part_feats"),
+        extra={"visibility": "part k visible if a keypoint with confidence > 0.2 (person with the most) has "
+                             "k/P*H < y < (k+1)/P*H in the original image; all ones without pose or with "
+                             "fewer than 3 keypoints",
+               "similarity": "s_g = (cos(g_q, g_g) + 1) / 2; s_k = (cos(p_qk, p_gk) + 1) / 2 * v_qk * v_gk; "
+                             "sim = (sum_k s_k + s_g) / (sum_k v_qk * v_gk + 1); rank descending"}).to_json(),
 )
 
 

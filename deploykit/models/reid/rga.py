@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from ...errors import BadInputError
+from ...records import EmbeddingPostprocess, Metric, Resample
 from ..backbones import Bottleneck, ResNet
 from ..images import image_input, image_preprocess
 from ..registry import ModelSpec, OutputTemplate, register_model
@@ -156,11 +157,12 @@ SPEC = ModelSpec(
     paper="Relation-Aware Global Attention for Person Re-identification, CVPR 2020, arXiv:1904.02998",
     licence="RGA code: MIT (Microsoft). No trained re-ID weights are released; weights you train follow "
             "the dataset's licence (CUHK03/Market-1501/DukeMTMC: research use).",
-    preprocess=image_preprocess(256, 128, resize="PIL bilinear resize to 256x128 (RectScale), no crop",
-                                flip_embedding=False),
-    postprocess={"kind": "embedding", "layout": "[n, 2048]", "metric": "cosine",
-                 "distance": "1 - normalize(x) . normalize(y)", "outputs": ["feat_pre_bn", "feat"],
-                 "note": "upstream evaluates both outputs with the cosine metric"},
+    preprocess=image_preprocess(256, 128, resample=Resample.BILINEAR,
+                                resize="PIL bilinear resize to 256x128 (RectScale), no crop", flip_embedding=False),
+    postprocess=EmbeddingPostprocess(
+        Metric.COSINE, output="feat", outputs=("feat_pre_bn", "feat"),
+        extra={"layout": "[n, 2048]", "distance": "1 - normalize(x) . normalize(y)",
+               "note": "upstream evaluates both outputs with the cosine metric"}).to_json(),
 )
 
 

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ...errors import BadInputError
+from ...records import ALIASES, Metric as MetricName
 from ...registry import Registry
 from .. import _checks
 
@@ -223,8 +224,8 @@ class Pgfa(Metric):
 
 
 METRIC_REGISTRY: Registry[Metric] = Registry("metric")
-# OpenGait's config names and the name PGFA's manifest records
-_ALIASES = {"euc": "euclidean_per_part_mean", "cos": "cosine_per_part_mean", "pgfa_visibility_weighted": "pgfa"}
+# OpenGait's config names and the name schema 1 PGFA manifests recorded (one table: records.ALIASES)
+_ALIASES = ALIASES[MetricName]
 
 
 def register(metric: Metric) -> Metric:

@@ -11,12 +11,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ...constants import COCO_FLIP_PAIRS
 from ...errors import BadInputError
+from ...records import ALIASES, Decoder
 from .. import _checks
-from .transforms import COCO_FLIP_PAIRS, Crops
+from .transforms import Crops
 
-METHODS = ("quarter", "dark", "alphapose_v0", "argmax")  # heatmap decoders ("prtr" is decode_prtr)
-_ALIASES = {"hrnet": "quarter", "alphapose": "quarter"}
+METHODS = tuple(m.value for m in Decoder if m is not Decoder.PRTR)  # heatmap decoders ("prtr" is decode_prtr)
 
 
 def _heatmaps(heatmaps: Any, where: str) -> np.ndarray:
@@ -130,7 +131,7 @@ def decode_heatmaps(heatmaps: Any, method: str = "quarter", *, channels: Optiona
         max; joints with max <= 0 sit at (0, 0) as upstream).
     """
     where = "decode_heatmaps"
-    m = _checks.choice(_ALIASES.get(str(method).lower(), method), "method", METHODS, where)
+    m = _checks.choice(ALIASES[Decoder].get(str(method).lower(), method), "method", METHODS, where)
     hm = _heatmaps(heatmaps, where)
     if channels is not None:
         if not 0 < int(channels) <= hm.shape[1]:

@@ -26,25 +26,13 @@ from typing import Any, Optional
 import numpy as np
 
 from ...errors import BadInputError
+from ...records import PoseNMS
 from .. import _checks
 
 
-@dataclasses.dataclass(frozen=True)
-class PoseNMSParams:
-    """Upstream constants (`pPose_nms.py`): delta1, mu, delta2, gamma, scoreThreds, matchThreds,
-    alpha, areaThres, plus the hard-coded distances (1 px score term, PCK cap 7, merge cap 15)."""
-
-    delta1: float = 1.0
-    mu: float = 1.7
-    delta2: float = 2.65
-    gamma: float = 22.48
-    score_thresh: float = 0.3
-    match_thresh: float = 5
-    alpha: float = 0.1
-    area_thresh: float = 0.0
-    score_dist_px: float = 1.0
-    pck_ref_cap: float = 7.0
-    merge_ref_cap: float = 15.0
+# The constants are the manifest's typed record (`postprocess.pose_nms`): the model spec writes it,
+# `pipeline.nms_params` reads it, and this function runs with exactly those values.
+PoseNMSParams = PoseNMS
 
 
 @dataclasses.dataclass
@@ -82,8 +70,9 @@ def pose_nms(boxes: Any, box_scores: Any, keypoints: Any, keypoint_scores: Any, 
         box_scores: `[N]` (or `[N, 1]`) detector scores.
         keypoints: `[N, K, 2]` (x, y) in image pixels.
         keypoint_scores: `[N, K]` (or `[N, K, 1]`).
-        variant: "master" (default, current AlphaPose) or "pytorch" (old branch: keypoints - 0.3).
-        params: constants; default upstream's.
+        variant: "master" (default, current AlphaPose) or "pytorch" (old branch: keypoints - 0.3);
+            only sets the output shift when `params.output_shift_px` is None.
+        params: constants (the manifest's `postprocess.pose_nms`); default upstream's.
 
     Returns:
         PoseNMSResult (empty when N == 0).
@@ -115,6 +104,7 @@ def pose_nms(boxes: Any, box_scores: Any, keypoints: Any, keypoint_scores: Any, 
     if n == 0 or k == 0:
         return empty
 
+    shift = prm.output_shift_px if prm.output_shift_px is not None else (-0.3 if var == "pytorch" else 0.0)
     ks = np.where(ks == 0, 1e-5, ks)
     ref_dists = prm.alpha * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
     human_scores = ks.mean(axis=1)
@@ -155,7 +145,7 @@ def pose_nms(boxes: Any, box_scores: Any, keypoints: Any, keypoint_scores: Any, 
         span = merged_pose.max(0) - merged_pose.min(0)
         if 1.5 ** 2 * span[0] * span[1] < prm.area_thresh:
             continue
-        out_kp.append(merged_pose - 0.3 if var == "pytorch" else merged_pose)
+        out_kp.append(merged_pose + shift)
         out_ks.append(merged_score)
         out_prop.append(merged_score.mean() + bs[pick] + 1.25 * merged_score.max())
         keep.append(j)

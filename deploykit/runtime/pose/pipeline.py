@@ -11,7 +11,6 @@ COCO keypoint results (what pycocotools' `loadRes` reads): `{"image_id", "catego
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -24,16 +23,9 @@ VIS_THRESH = 0.2  # HRNet TEST.IN_VIS_THRE: keypoints that count towards the res
 
 
 def nms_params(manifest: Mapping[str, Any]) -> Optional[PoseNMSParams]:
-    """The manifest's `postprocess.pose_nms` as PoseNMSParams (unknown keys refused), or None."""
+    """The manifest's `postprocess.pose_nms` record (unknown keys refused), or None when it records none."""
     rec = (manifest.get("postprocess") or {}).get("pose_nms")
-    if not rec:
-        return None
-    fields = {f.name for f in dataclasses.fields(PoseNMSParams)}
-    extra = sorted(set(rec) - fields - {"kind"})
-    if extra or rec.get("kind", "alphapose_parametric") != "alphapose_parametric":
-        raise BadInputError(f"manifest postprocess.pose_nms has {extra or rec.get('kind')!r}, which this deploykit "
-                            f"does not know; upgrade deploykit or re-export the model")
-    return PoseNMSParams(**{k: v for k, v in rec.items() if k in fields})
+    return PoseNMSParams.from_json(rec) if rec else None
 
 
 def resolve_nms(manifest: Mapping[str, Any], mode: str = "auto") -> Optional[PoseNMSParams]:

@@ -22,21 +22,15 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ...constants import (ALPHAPOSE_MEAN, COCO_FLIP_PAIRS, HALPE26_FLIP_PAIRS,  # noqa: F401  (re-exported by pose)
+                          IMAGENET_MEAN, IMAGENET_STD)
 from ...errors import BadInputError
+from ...records import ALIASES, CropMethod, Decoder, HeatmapPostprocess, ImagePreprocess, postprocess_of, preprocess_of
 from .. import _checks
 from ..imageops import as_image, convert_color
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-ALPHAPOSE_MEAN = (0.406, 0.457, 0.480)  # subtracted from R, G, B / 255; no std (both AlphaPose versions)
-
-COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
-HALPE26_FLIP_PAIRS = COCO_FLIP_PAIRS + ((20, 21), (22, 23), (24, 25))
-
-CROPS = ("center_scale", "alphapose_v0")
-DECODERS = ("quarter", "dark", "alphapose_v0", "argmax", "prtr")
-_DECODER_ALIASES = {"hrnet": "quarter", "alphapose": "quarter", "prtr_hungarian": "prtr"}
-_CROP_ALIASES = {"center_scale_affine": "center_scale", "alphapose_v0_crop": "alphapose_v0"}
+CROPS = tuple(m.value for m in CropMethod)
+DECODERS = tuple(m.value for m in Decoder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +74,9 @@ class TopDownConfig:
         if self.heatmap_size is not None:
             object.__setattr__(self, "heatmap_size", _checks.size_hw(self.heatmap_size, "heatmap_size", where))
         object.__setattr__(self, "color", _checks.choice(self.color, "color", ("rgb", "bgr"), where))
-        crop = _CROP_ALIASES.get(str(self.crop).lower(), self.crop)
+        crop = ALIASES[CropMethod].get(str(self.crop).lower(), self.crop)
         object.__setattr__(self, "crop", _checks.choice(crop, "crop", CROPS, where))
-        dec = _DECODER_ALIASES.get(str(self.decoder).lower(), self.decoder)
+        dec = ALIASES[Decoder].get(str(self.decoder).lower(), self.decoder)
         object.__setattr__(self, "decoder", _checks.choice(dec, "decoder", DECODERS, where))
         mean = tuple(float(m) for m in self.mean)
         std = None if self.std is None else tuple(float(s) for s in self.std)
@@ -127,33 +121,24 @@ class TopDownConfig:
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> "TopDownConfig":
-        """Read a deploykit manifest's `preprocess` / `postprocess` records (or a dict holding both)."""
-        pre = dict(manifest.get("preprocess", manifest))
-        post = dict(manifest.get("postprocess", {}))
-        if "size_hw" not in pre:
+        """From a manifest's typed `preprocess` / `postprocess` records (or a dict holding both, or the
+        preprocess record alone); schema 1 manifests read as `deploykit.records` describes."""
+        pre = preprocess_of(manifest)
+        if not isinstance(pre, ImagePreprocess):
             raise BadInputError("TopDownConfig.from_manifest: the preprocess record has no 'size_hw'; is this a "
                                 "top-down pose model's manifest?")
-        crop = dict(pre.get("crop") or {})
-        method = crop.get("method", "center_scale_affine")
-        kw: dict[str, Any] = dict(
-            input_size=tuple(pre["size_hw"]), color=str(pre.get("color", "RGB")).lower(),
-            mean=tuple(pre.get("mean", IMAGENET_MEAN)),
-            std=None if pre.get("std", IMAGENET_STD) is None else tuple(pre.get("std", IMAGENET_STD)),
-            crop=method)
-        if "scale_mult" in crop:
-            kw["scale_mult"] = float(crop["scale_mult"])
-        if "enlarge" in crop:
-            kw["enlarge"] = float(crop["enlarge"])
-        if post.get("heatmap_hw"):
-            kw["heatmap_size"] = tuple(post["heatmap_hw"])
-        if post.get("decoder"):
-            kw["decoder"] = post["decoder"]
-        if post.get("channels"):
-            kw["channels"] = int(post["channels"])
-        if post.get("flip_pairs") is not None:
-            kw["flip_pairs"] = tuple(tuple(p) for p in post["flip_pairs"])
-        if "flip_shift" in post:
-            kw["flip_shift"] = bool(post["flip_shift"])
+        kw: dict[str, Any] = dict(input_size=pre.size_hw, color=pre.color.value, mean=pre.mean, std=pre.std)
+        if pre.crop is not None:
+            kw.update(crop=pre.crop.method.value, scale_mult=pre.crop.scale_mult, enlarge=pre.crop.enlarge)
+        post = postprocess_of(manifest) if isinstance(manifest.get("postprocess"), Mapping) else None
+        if isinstance(post, HeatmapPostprocess):
+            kw.update(decoder=post.decoder.value, flip_pairs=post.flip_pairs)
+            if post.heatmap_hw:
+                kw["heatmap_size"] = post.heatmap_hw
+            if post.channels:
+                kw["channels"] = post.channels
+            if post.flip_shift is not None:
+                kw["flip_shift"] = post.flip_shift
         return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:
