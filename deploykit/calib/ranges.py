@@ -270,32 +270,19 @@ class RangeCollector:
 
     def __init__(self, model_path: str | os.PathLike, threads: Optional[int] = None) -> None:
         import onnx
-        import onnxruntime as ort
+
+        from ..probe import ActivationProbe
 
         model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path)))
-        self.names = activation_names(model)
-        outs = {o.name for o in model.graph.output}
-        vis = {v.name: v for v in model.graph.value_info}
-        for name in self.names:
-            if name not in outs and name in vis:
-                model.graph.output.append(vis[name])
-        self.names = [n for n in self.names if n in outs or n in vis or n in {i.name for i in model.graph.input}]
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.probe = ActivationProbe(model, activation_names(model), threads=threads)
+        self.names = self.probe.names
+        self.inputs = [i.name for i in self.probe.session.get_inputs()]
         self.records: dict[str, TensorRecord] = {n: TensorRecord() for n in self.names}
         self.samples = 0
 
     def update(self, feeds: Mapping[str, np.ndarray]) -> None:
         """Run one batch and add its activations to the records."""
-        run_names = [n for n in self.names if n not in feeds]
-        values = dict(zip(run_names, self.session.run(run_names, dict(feeds))))
-        values.update({n: feeds[n] for n in self.names if n in feeds})
-        for name, v in values.items():
+        for name, v in self.probe.run(feeds).items():
             try:
                 self.records[name].update(v)
             except CalibrationError as exc:

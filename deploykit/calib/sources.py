@@ -274,7 +274,7 @@ class SyntheticSource(Source):
         return f"synthetic {self.family or 'data'} (seed {self.seed})"
 
     def samples(self) -> Iterator[dict[str, np.ndarray]]:
-        from . import synthetic
+        from ..synth import draw as synthetic
 
         rng = np.random.default_rng(self.seed)
         kind = self.pre.get("kind")

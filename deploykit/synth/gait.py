@@ -5,7 +5,7 @@ the stride period, leg and arm swing, knee bend and forward lean. Each sequence 
 varies the start phase, walking speed (a few percent of the period), mask noise, and its condition:
 "nm" (normal), "bg" (a carried bag) or "cl" (a coat: a wider, longer torso), and its view (36-144
 degrees, as CASIA-B; 90 = side view). The figure is drawn by
-`calib.synthetic.draw_walker` on CASIA-B's 240x320 canvas and goes through the runtime's OpenGait
+`synth.draw.draw_walker` on CASIA-B's 240x320 canvas and goes through the runtime's OpenGait
 pretreatment, so the clips are exactly what a gait engine is fed. numpy + OpenCV, no torch.
 """
 
@@ -17,9 +17,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..calib import preprocess as pp
-from ..calib.synthetic import CANVAS_HW, draw_walker
 from ..errors import BadInputError
+from ..runtime.gait import cut_and_scale, pretreat_frame
+from .draw import CANVAS_HW, cv2, draw_walker
 
 CONDITIONS = ("nm", "bg", "cl")
 VIEWS = (36, 54, 72, 90, 108, 126, 144)  # CASIA-B's views without the near-frontal/back ones
@@ -75,11 +75,11 @@ def walker_frames(ident: WalkerIdentity, rng: np.random.Generator, frames: int, 
                     spread=(1 - profile) * ident.torso_w * height * 0.8)
         top = foot - height
         if cond == "cl":  # the coat's skirt over the thighs
-            pp._cv2().ellipse(m, (int(cx), int(top + height * (ident.hip + 0.06))),
+            cv2().ellipse(m, (int(cx), int(top + height * (ident.hip + 0.06))),
                               (int(torso_w * height), int(height * 0.12)), 0, 0, 360, 255, -1)
         if bag is not None:  # a bag hanging at one hip
             bw, bh, side = bag
-            pp._cv2().ellipse(m, (int(cx + side * (torso_w + bw * 0.6) * height), int(top + height * ident.hip)),
+            cv2().ellipse(m, (int(cx + side * (torso_w + bw * 0.6) * height), int(top + height * ident.hip)),
                               (int(bw * height), int(bh * height)), 0, 0, 360, 255, -1)
         # mask noise inside the figure's box only: noise far away would stretch the pretreatment's row crop
         r0, r1 = max(0, int(top) - 2), min(H, int(foot) + 3)
@@ -94,13 +94,12 @@ def walker_frames(ident: WalkerIdentity, rng: np.random.Generator, frames: int, 
 def _pretreat(raw: Sequence[np.ndarray], frames: int, size: tuple[int, int]) -> np.ndarray:
     """Raw masks -> [frames, h, w] float32 in [0, 1] through the runtime's OpenGait pretreatment."""
     h, w = size
-    pre = {"img_size": h, "cutting": (h - w) // 2, "divisor": 255.0}
-    kept = [f for f in (pp.pretreat_silhouette(r, h) for r in raw) if f is not None]
+    kept = [f for f in (pretreat_frame(np.asarray(r).astype(np.uint8), h)[0] for r in raw) if f is not None]
     if not kept:
         raise BadInputError("walkers: a rendered sequence lost every frame in the pretreatment; this is a bug in "
                             "deploykit.synth.gait, report the seed")
     kept = [kept[i % len(kept)] for i in range(frames)]  # dropped frames: repeat in order
-    return pp.silhouette_clip(kept, pre, h, w)
+    return cut_and_scale(np.stack(kept), (h - w) // 2, 255.0)  # [frames, h, w]
 
 
 def walkers(num_ids: int, seqs_per_id: int, frames: int, seed: int, size: tuple[int, int] = (64, 44),

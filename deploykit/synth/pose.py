@@ -1,7 +1,7 @@
 """Synthetic pose figures: rendered persons on clutter with known COCO-17 keypoints.
 
 A figure faces the camera (its left side on the image's right, as COCO annotates a frontal
-person), with random limb angles, proportions and colours, on `calib.synthetic.clutter`. The
+person), with random limb angles, proportions and colours, on `synth.draw.clutter`. The
 person box is cut out with the runtime's top-down crop (`runtime.pose.crop_persons`, the model's
 manifest record), and the keypoints go through the same affine transform, so they are in network
 input pixels. numpy + OpenCV, no torch.
@@ -14,13 +14,11 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..calib import preprocess as pp
-from ..calib.synthetic import clutter
+from ..constants import COCO_JOINTS
 from ..errors import BadInputError
+from .draw import clutter, cv2 as _cv2
 
-COCO_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                  "right_knee", "left_ankle", "right_ankle")
+COCO_KEYPOINTS = COCO_JOINTS
 CANVAS_HW = (320, 256)
 # (a, b, which colour): limbs drawn as thick lines; 0 = shirt, 1 = skin, 2 = pants
 _LIMBS = ((5, 7, 0), (6, 8, 0), (7, 9, 1), (8, 10, 1), (11, 13, 2), (12, 14, 2), (13, 15, 2), (14, 16, 2))
@@ -64,7 +62,7 @@ def _skeleton(rng: np.random.Generator, hw: tuple[int, int]) -> tuple[np.ndarray
 
 
 def _draw(img: np.ndarray, k: np.ndarray, height: float, rng: np.random.Generator) -> None:
-    cv2 = pp._cv2()
+    cv2 = _cv2()
     colours = [tuple(float(v) for v in rng.uniform(0, 255, 3)) for _ in range(3)]
     thick = [max(2, int(height * f)) for f in (rng.uniform(0.04, 0.06), rng.uniform(0.03, 0.045),
                                                rng.uniform(0.05, 0.07))]

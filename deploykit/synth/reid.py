@@ -14,9 +14,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..calib import preprocess as pp
-from ..calib.synthetic import clutter
 from ..errors import BadInputError
+from .draw import clutter, cv2 as _cv2
 
 CANVAS_HW = (192, 96)  # a person crop before the network's resize
 
@@ -49,7 +48,7 @@ class PersonIdentity:
 
 def _render(p: PersonIdentity, rng: np.random.Generator, gain: np.ndarray) -> np.ndarray:
     """One uint8 BGR crop [192, 96, 3] of identity `p` under a camera's colour `gain` [3]."""
-    cv2 = pp._cv2()
+    cv2 = _cv2()
     H, W = CANVAS_HW
     img = clutter(rng, CANVAS_HW)
     s = rng.uniform(0.85, 1.0) * H  # figure height in the crop

@@ -137,3 +137,18 @@ def table_lines() -> list[str]:
         out += [f"  embed   {t.line()}" for t in g.embedding]
         out += [f"  pose    {t.line()}" for t in g.pose]
     return out
+
+
+def help_lines() -> list[str]:
+    """The table in a few lines, for `deploykit parity --help` (generated, so the help cannot drift)."""
+    def cond(ts):
+        return ", ".join(f"{t.figure} {t.op} {t.limit:g}" for t in ts)
+
+    out = [f"{g.precision:<5} {cond(g.output)}" + (" + task" if g.embedding or g.pose else "") for g in TABLE.values()]
+    task = next(g for g in TABLE.values() if g.embedding)
+    out.append(f"task, embeddings: {cond(task.embedding)}")
+    out.append("      (the differences with labels, widened to one query on small sets)")
+    out.append(f"task, pose: {cond(task.pose)}")
+    out.append(f"      on peaked joints (peak >= {PEAK_MIN_STD:g} std above the median); flat maps: not applicable")
+    return out
+

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deploykit.calib import sources
-from deploykit.calib.synthetic import walking_silhouettes
+from deploykit.synth.draw import walking_silhouettes
 from deploykit.errors import BadInputError
 
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}

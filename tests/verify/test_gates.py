@@ -145,3 +145,4 @@ def test_parity_help_states_the_tables_limits():
     for t in (*gates.INT8.embedding[:1], *gates.INT8.pose):
         assert f"{t.limit:g}" in text, t.figure
     assert f"{gates.PEAK_MIN_STD:g} std" in text
+

@@ -91,21 +91,10 @@ class Fp16Audit:
                 "fp16_max_abs_activation": f"{worst.max_abs:.4g} at {worst.producer} ({worst.name})" if worst else "-"}
 
 
-def _expose_all(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
-    """A copy whose outputs are every float tensor a node writes (in node order)."""
-    view = GraphView(model)
-    wanted = []
-    for node in view.nodes:
-        for o in node.output:
-            if o and view.dtype(o) in ("FP32", "FP16", "DOUBLE") and node.op_type != "Constant":
-                wanted.append(o)
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    have = {o.name for o in out.graph.output}
-    for name in wanted:
-        if name not in have:
-            out.graph.output.append(helper.make_tensor_value_info(name, view.types[name][0], None))
-    return out, wanted
+def _node_float_outputs(view: GraphView) -> list[str]:
+    """Every float tensor a node writes (in node order), Constants aside."""
+    return [o for node in view.nodes for o in node.output
+            if o and view.dtype(o) in ("FP32", "FP16", "DOUBLE") and node.op_type != "Constant"]
 
 
 def audit_fp16(model: onnx.ModelProto, samples: Iterable[Mapping[str, np.ndarray]]) -> Fp16Audit:
@@ -115,14 +104,14 @@ def audit_fp16(model: onnx.ModelProto, samples: Iterable[Mapping[str, np.ndarray
         model: the ONNX model (shape inference is run on a copy).
         samples: feeds, one dict per forward pass.
     """
-    ort = require("onnxruntime", "export")
+    require("onnxruntime", "export")
+    from ...probe import ActivationProbe
+
     model = infer(model)
     view = GraphView(model)
-    exposed, names = _expose_all(model)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor as written
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(exposed.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = _node_float_outputs(view)
+    # untyped outputs for every node tensor (the value_info may be incomplete): ONNX Runtime fills them in
+    probe = ActivationProbe(model, names, elem_types={n: view.types[n][0] for n in names}, prefer_untyped=True)
     ranges: dict[str, TensorRange] = {}
     for name in view.inputs:
         if view.dtype(name) in ("FP32", "FP16"):
@@ -140,7 +129,7 @@ def audit_fp16(model: onnx.ModelProto, samples: Iterable[Mapping[str, np.ndarray
         for name in view.inputs:
             if name in ranges:
                 ranges[name].update(feeds[name])
-        for name, value in zip(names, sess.run(names, dict(feeds))):
+        for name, value in probe.run(feeds).items():
             ranges[name].update(value)
     return Fp16Audit(list(_findings(ranges.values())), list(ranges.values()), count)
 

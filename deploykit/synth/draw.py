@@ -1,7 +1,10 @@
-"""Seeded synthetic calibration data: rendered walking figures (gait) and figures on clutter (images).
+"""The drawing primitives of every synthetic data set: walking figures (gait), figures on clutter (images).
 
-Smoke-run data only: it exercises the whole pipeline with plausible value ranges (binary
-silhouettes of a person-shaped blob, natural-looking colour statistics), not a camera's data.
+`walking_silhouettes` and `person_image` are the seeded smoke-run data of synthetic calibration
+(`calib.sources.SyntheticSource`); `draw_walker` and `clutter` are what the synthetic tasks of
+`deploykit.synth` render with. Plausible value ranges (binary silhouettes of a person-shaped
+blob, natural-looking colour statistics), not a camera's data. Below calib: imports neither
+calib nor torch.
 """
 
 from __future__ import annotations
@@ -10,9 +13,14 @@ import math
 
 import numpy as np
 
-from .preprocess import _cv2
+from ..errors import require
 
 CANVAS_HW = (240, 320)  # CASIA-B's frame size
+
+
+def cv2():
+    """OpenCV, or a one-line error naming the extra."""
+    return require("cv2", "export")
 
 
 def walking_silhouettes(rng: np.random.Generator, frames: int) -> list[np.ndarray]:
@@ -58,38 +66,38 @@ def draw_walker(m: np.ndarray, cx: float, foot: float, height: float, ang: float
         spread: sideways offset of each hip and shoulder joint from the centre line (pixels; default 0).
         value: the fill value (default 255).
     """
-    cv2 = _cv2()
+    cv = cv2()
     top = foot - height
     head_r = height * head
     hip_c = (cx, top + height * hip)
     sh_c = (cx + depth * lean * height * 0.3, top + height * shoulder)
-    cv2.circle(m, (int(cx + depth * lean * height * 0.45), int(top + head_r)), int(head_r), value, -1)
-    cv2.ellipse(m, (int((sh_c[0] + hip_c[0]) / 2), int((sh_c[1] + hip_c[1]) / 2)),
+    cv.circle(m, (int(cx + depth * lean * height * 0.45), int(top + head_r)), int(head_r), value, -1)
+    cv.ellipse(m, (int((sh_c[0] + hip_c[0]) / 2), int((sh_c[1] + hip_c[1]) / 2)),
                 (int(torso_w), int((hip_c[1] - sh_c[1]) / 2)), 0, 0, 360, value, -1)
     ll = height * leg
     for sgn in (1, -1):
         hip_p, sh = (hip_c[0] + sgn * spread, hip_c[1]), (sh_c[0] + sgn * spread, sh_c[1])
         kn = (hip_p[0] + depth * sgn * math.sin(ang) * ll * 0.5, hip_p[1] + math.cos(ang) * ll * 0.5)
         ft = (kn[0] + depth * sgn * math.sin(ang * knee) * ll * 0.5, min(foot, kn[1] + ll * 0.5))
-        cv2.line(m, tuple(map(int, hip_p)), tuple(map(int, kn)), value, max(1, int(leg_w)))
-        cv2.line(m, tuple(map(int, kn)), tuple(map(int, ft)), value, max(1, int(leg_w * 0.8)))
+        cv.line(m, tuple(map(int, hip_p)), tuple(map(int, kn)), value, max(1, int(leg_w)))
+        cv.line(m, tuple(map(int, kn)), tuple(map(int, ft)), value, max(1, int(leg_w * 0.8)))
         hand = (sh[0] - depth * sgn * math.sin(ang) * height * arm_swing, sh[1] + height * arm_len)
-        cv2.line(m, tuple(map(int, sh)), tuple(map(int, hand)), value, max(1, int(arm_w)))
+        cv.line(m, tuple(map(int, sh)), tuple(map(int, hand)), value, max(1, int(arm_w)))
 
 
 def person_image(rng: np.random.Generator, hw: tuple[int, int] = (256, 192)) -> np.ndarray:
     """One uint8 BGR [h, w, 3] image: smooth coloured clutter with a figure in the middle."""
-    cv2 = _cv2()
+    cv = cv2()
     h, w = hw
     img = clutter(rng, hw)
     cx, skin = w / 2 + rng.uniform(-15, 15), tuple(float(v) for v in rng.uniform(60, 230, 3))
     shirt, pants = (tuple(float(v) for v in rng.uniform(0, 255, 3)) for _ in range(2))
-    cv2.circle(img, (int(cx), int(h * 0.12)), int(h * 0.07), skin, -1)
-    cv2.ellipse(img, (int(cx), int(h * 0.36)), (int(w * 0.2), int(h * 0.18)), 0, 0, 360, shirt, -1)
+    cv.circle(img, (int(cx), int(h * 0.12)), int(h * 0.07), skin, -1)
+    cv.ellipse(img, (int(cx), int(h * 0.36)), (int(w * 0.2), int(h * 0.18)), 0, 0, 360, shirt, -1)
     for sgn in (1, -1):
-        cv2.line(img, (int(cx + sgn * w * 0.08), int(h * 0.52)), (int(cx + sgn * w * 0.12), int(h * 0.95)),
+        cv.line(img, (int(cx + sgn * w * 0.08), int(h * 0.52)), (int(cx + sgn * w * 0.12), int(h * 0.95)),
                  pants, max(2, int(w * 0.09)))
-        cv2.line(img, (int(cx + sgn * w * 0.2), int(h * 0.24)), (int(cx + sgn * w * 0.3), int(h * 0.5)),
+        cv.line(img, (int(cx + sgn * w * 0.2), int(h * 0.24)), (int(cx + sgn * w * 0.3), int(h * 0.5)),
                  skin, max(2, int(w * 0.05)))
     img = img + rng.normal(0, 6, img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -97,13 +105,13 @@ def person_image(rng: np.random.Generator, hw: tuple[int, int] = (256, 192)) -> 
 
 def clutter(rng: np.random.Generator, hw: tuple[int, int]) -> np.ndarray:
     """Background clutter, float32 BGR [h, w, 3] in about [0, 255]: smooth colour plus 3-8 rectangles."""
-    cv2 = _cv2()
+    cv = cv2()
     h, w = hw
     low = rng.uniform(0, 255, (6, 5, 3)).astype(np.float32)
-    img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    img = cv.resize(low, (w, h), interpolation=cv.INTER_CUBIC)
     for _ in range(int(rng.integers(3, 9))):  # background objects
         c = tuple(float(v) for v in rng.uniform(0, 255, 3))
         p1 = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
         p2 = (int(p1[0] + rng.uniform(-60, 60)), int(p1[1] + rng.uniform(-60, 60)))
-        cv2.rectangle(img, p1, p2, c, -1)
+        cv.rectangle(img, p1, p2, c, -1)
     return img
