@@ -289,17 +289,36 @@ def _engine_runners(engines, threads, inputs, seed, say):
     from .engine_compare import load_inputs, sample_inputs
 
     runners, feeds, label = {}, None, None
-    for path in engines:
+    keys = engine_labels(engines)
+    for path, key in zip(engines, keys):
         say(f"loading {path}")
         engine = Engine.load(path, threads=threads).activate()
         if feeds is None:
             data = load_inputs(inputs, engine.inputs) if inputs else sample_inputs(engine.inputs, 1, seed)
             feeds = {k: v[0] for k, v in data.items()}
             label = engine.manifest.get("model", {}).get("name") or os.path.basename(path)
-        key = os.path.basename(path)
         runners[key] = (lambda e: lambda f: e.infer(f, check_finite=False))(engine)
         runners[key].engine = engine
     return runners, feeds, label
+
+
+def engine_labels(paths: Sequence[str]) -> list[str]:
+    """One distinct label per engine file: its basename, or more of its path where basenames clash.
+
+    `auto/gaitgl.int8.onnx` and `ort/gaitgl.int8.onnx` are different engines; keyed by basename, the
+    second silently replaced the first and the run timed one engine twice under one name.
+    """
+    parts = [os.path.normpath(p).split(os.sep) for p in paths]
+    labels = [p[-1] for p in parts]
+    for depth in range(2, max((len(p) for p in parts), default=1) + 1):
+        clash = {lab for lab in labels if labels.count(lab) > 1}
+        if not clash:
+            break
+        labels = [os.path.join(*p[-depth:]) if lab in clash else lab for p, lab in zip(parts, labels)]
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dupes:
+        raise BadInputError(f"bench: {dupes[0]} is given more than once; time each engine file once")
+    return labels
 
 
 def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say):

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import BLOCK_TORCH
 
+from deploykit import manifest as mf
 from deploykit.export import OnnxFromModel
 from deploykit.build.build_engine import BuildOptions, EngineFromOnnx
 
@@ -89,3 +90,25 @@ def test_compare_bad_inputs_file_is_one_line(engines, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     proc = _cli_without_torch("compare", str(fp32), str(tmp_path / "junk.npz"))
     assert proc.returncode == 2 and "not a NumPy .npz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_engines_with_one_basename_are_both_timed(engines, tmp_path):
+    # the same file name in two folders (an `auto` build beside an explicit one) is two targets;
+    # keyed by basename, the second replaced the first and one engine was reported
+    out, fp32, _ = engines
+    (tmp_path / "b").mkdir()
+    copy = tmp_path / "b" / fp32.name
+    copy.write_bytes(fp32.read_bytes())
+    mf.manifest_path_for(copy).write_bytes(mf.manifest_path_for(fp32).read_bytes())
+    proc = _cli_without_torch("bench", str(fp32), str(copy), "--iters", "2", "--rounds", "1", "--warmup", "0",
+                              "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)["backends"]
+    assert set(got) == {f"{fp32.parent.name}/{fp32.name}", f"b/{fp32.name}"}
+    assert all(b["samples"] == 2 for b in got.values())
+
+
+def test_bench_refuses_one_engine_twice(engines):
+    out, fp32, _ = engines
+    proc = _cli_without_torch("bench", str(fp32), str(fp32), "--iters", "1")
+    assert proc.returncode == 2 and "more than once" in proc.stderr and "Traceback" not in proc.stderr
