@@ -16,14 +16,21 @@ from ._common import handle_errors
 @click.option("--instances", default=1, show_default=True, help="instance_group count per model.")
 @click.option("--cpu", is_flag=True, help="Production models on KIND_CPU instead of KIND_GPU.")
 @click.option("--queue-delay-us", default=2000, show_default=True, help="dynamic_batching max queue delay.")
+@click.option("--ensemble-via", type=click.Choice(["python", "production"]), default="python", show_default=True,
+              help="The ensembles' engine step: the Python-backend model (CPU hosts, the pytriton wheel) or the "
+                   "onnxruntime/tensorrt_plan model (a GPU host's tritonserver).")
 @click.option("--force", is_flag=True, help="Replace an existing --out.")
 @handle_errors
-def triton_repo(engines, out, instances, cpu, queue_delay_us, force) -> None:
-    """Write a Triton repository: per ENGINE its onnxruntime/tensorrt_plan model and a Python-backend model."""
+def triton_repo(engines, out, instances, cpu, queue_delay_us, ensemble_via, force) -> None:
+    """Write a Triton repository: per ENGINE its onnxruntime/tensorrt_plan model, a Python-backend model,
+    and (pose / re-ID / gait, dynamic batch) pre/post models with an ensemble chaining them."""
     from ..serve.repo import write_repository
 
+    notes: list[str] = []
     names = write_repository(engines, out, instances=instances, gpu=not cpu, queue_delay_us=queue_delay_us,
-                             force=force)
+                             force=force, notes=notes, ensemble_via=ensemble_via)
+    for line in notes:
+        click.echo(f"note: {line}", err=True)
     click.echo(f"wrote {out}: models {', '.join(names)}")
 
 

@@ -106,8 +106,15 @@ def read_sequence(src: str | os.PathLike, frames=None, threshold: Optional[float
 
 def windowed_source(src: str | os.PathLike, preprocess: Optional[Mapping[str, Any]], length: int, *, frames=None,
                     stride: Optional[int] = None, short: str = "pad", threshold: Optional[float] = None) -> Windowed:
-    """`read_sequence` -> OpenGait pretreatment -> `window_sequence`."""
-    pre = silhouette_record(preprocess)
+    """`read_sequence` -> `windowed_frames`."""
     raw = read_sequence(src, frames, threshold)
+    return windowed_frames(raw, preprocess, length, stride=stride, short=short, threshold=threshold, name=str(src))
+
+
+def windowed_frames(raw: Any, preprocess: Optional[Mapping[str, Any]], length: int, *, stride: Optional[int] = None,
+                    short: str = "pad", threshold: Optional[float] = None, name: str = "sequence") -> Windowed:
+    """Raw gray frames (a list, or `[T, H, W]` uint8) -> OpenGait pretreatment -> `window_sequence`.
+    `deploykit infer` and the Triton gait pre model both run this."""
+    pre = silhouette_record(preprocess)
     pt = pretreat_silhouettes(raw, pre.img_size, stored_as_is=pre.stored_as_is, threshold=threshold)
-    return window_sequence(pt, len(raw), length, pre, stride, short, str(src))
+    return window_sequence(pt, len(raw), length, pre, stride, short, name)

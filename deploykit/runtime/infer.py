@@ -127,7 +127,7 @@ def infer_reid(engine: Engine, inputs: Sequence[str], *, boxes=None, ann=None, d
     from .batching import infer_many
     from .media import count_images, image_frames
     from .pose.detections import Detections
-    from .reid import ReidConfig, preprocess_reid
+    from .reid import ReidConfig, box_crops, preprocess_reid
     from .reid_pose import PgfaPose
 
     cfg = ReidConfig.from_manifest(engine.manifest)
@@ -142,12 +142,9 @@ def infer_reid(engine: Engine, inputs: Sequence[str], *, boxes=None, ann=None, d
             names.append(_source_name(frame))
             crops.append(image)
         else:
-            for j, (x1, y1, x2, y2, _) in enumerate(dets.for_frame(frame, order, image.shape)):
-                h, w = image.shape[:2]
-                a, b = int(max(0, np.floor(y1))), int(min(h, np.ceil(y2)))
-                c, d = int(max(0, np.floor(x1))), int(min(w, np.ceil(x2)))
-                names.append(f"{_source_name(frame)}#box{j}")
-                crops.append(image[a:b, c:d])
+            cut = box_crops(image, dets.for_frame(frame, order, image.shape))
+            names += [f"{_source_name(frame)}#box{j}" for j in range(len(cut))]
+            crops += cut
         prog.step()
     prog.close()
     if not crops:

@@ -108,6 +108,19 @@ def preprocess_reid(images: Any, config: ReidConfig, image_color: str = "bgr") -
     return out
 
 
+def box_crops(image: np.ndarray, rows: Any) -> list[np.ndarray]:
+    """The pixels of each box `rows [N, >=4]` (x1, y1, x2, y2, ...) of `image [H, W, 3]`, widened to whole
+    pixels and clipped to the image (`deploykit infer --boxes` and the Triton re-ID pre model)."""
+    h, w = image.shape[:2]
+    r = np.asarray(rows, np.float64)
+    out = []
+    for x1, y1, x2, y2 in (r[:, :4] if r.size else ()):
+        a, b = int(max(0, np.floor(y1))), int(min(h, np.ceil(y2)))
+        c, d = int(max(0, np.floor(x1))), int(min(w, np.ceil(x2)))
+        out.append(image[a:b, c:d])
+    return out
+
+
 def average_flip(embeddings: Any, embeddings_flipped: Any) -> np.ndarray:
     """Flip-embedding averaging: `(f(x) + f(mirror(x))) / 2` (mirror inputs with `pose.flip_images`)."""
     where = "average_flip"

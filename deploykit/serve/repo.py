@@ -5,7 +5,11 @@ Per engine NAME (its file stem):
                      `onnxruntime_onnx` for .onnx, `tensorrt_plan` for a .plan (not executed here:
                      the pytriton wheel has neither backend);
   NAME/              the same engine as a Python-backend model running it through deploykit.runtime
-                     (what a CPU host, and this machine, serves).
+                     (what a CPU host, and this machine, serves);
+  NAME_pre/, NAME_post/, NAME_ensemble/
+                     for a single-input pose / re-ID / gait engine with a dynamic batch: Python-backend
+                     pre/post models and the ensemble chaining NAME_pre -> NAME -> NAME_post
+                     (`ensemble.py`, `stages.py`); other engines get none, with the reason in `notes`.
 Each holds `config.pbtxt`, `1/<artifact>`, and the engine's manifest and licence beside it.
 `max_batch_size` is the engine's dynamic batch max (`manifest.dynamic_batch`); a static engine gets
 0 (no batching) and its full shapes. Layout: https://github.com/triton-inference-server/server
@@ -25,10 +29,8 @@ from typing import Any, Mapping, Optional, Sequence
 from .. import manifest as mf
 from ..atomic import fsync_dir
 from ..errors import BadInputError
+from .ensemble import STAGE_MODEL_PY, TRITON_DTYPE, ensemble_models, tensor_line
 
-# Triton's model-config data types (model_config.proto DataType) by numpy dtype name
-TRITON_DTYPE = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "int64": "TYPE_INT64",
-                "int32": "TYPE_INT32", "int8": "TYPE_INT8", "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL"}
 _PLATFORM = {".onnx": "onnxruntime_onnx", ".plan": "tensorrt_plan", ".engine": "tensorrt_plan"}
 _ARTIFACT_NAME = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
 MODEL_PY = "from deploykit.serve.python_model import TritonPythonModel  # noqa: F401  (Triton loads this class)\n"
@@ -52,9 +54,7 @@ def _tensor(spec: mf.TensorSpec, batched: bool, where: str) -> str:
     if spec.dtype not in TRITON_DTYPE:
         raise BadInputError(f"{where}: tensor {spec.name} has dtype {spec.dtype}, which has no Triton type here "
                             f"(known: {sorted(TRITON_DTYPE)})")
-    dims = list(spec.shape[1:] if batched else spec.shape)
-    return (f'  {{ name: "{spec.name}" data_type: {TRITON_DTYPE[spec.dtype]} '
-            f'dims: [ {", ".join(str(int(d)) for d in dims)} ] }}')
+    return tensor_line(spec.name, spec.dtype, list(spec.shape[1:] if batched else spec.shape))
 
 
 def config_text(name: str, manifest: Mapping[str, Any], *, platform: Optional[str], kind: str, count: int,
@@ -78,6 +78,27 @@ def config_text(name: str, manifest: Mapping[str, Any], *, platform: Optional[st
     for k, v in (parameters or {}).items():
         lines.append(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}')
     return "\n".join(lines) + "\n"
+
+
+def _add_ensemble(repo: Path, name: str, engine: Path, manifest: Mapping[str, Any], instances: int,
+                  notes: list[str], engine_model: str) -> list[str]:
+    """NAME_pre, NAME_post, NAME_ensemble where the engine allows (else a line in `notes`)."""
+    mname = mf.manifest_path_for(engine).name
+    try:
+        configs = ensemble_models(name, manifest, mname, instances, engine_model)
+    except BadInputError as exc:
+        notes.append(f"{name}: no ensemble ({exc})")
+        return []
+    for model, cfg in configs.items():
+        d = repo / model
+        (d / "1").mkdir(parents=True)
+        if not model.endswith("_ensemble"):  # the ensemble has no code; its version folder stays empty
+            shutil.copy2(mf.manifest_path_for(engine), d / "1" / mname)
+            (d / "1" / "model.py").write_text(STAGE_MODEL_PY)
+        (d / "config.pbtxt").write_text(cfg)
+        (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        (d / "LICENCE.txt").write_text(_licence_text(manifest))
+    return list(configs)
 
 
 def _licence_text(manifest: Mapping[str, Any]) -> str:
@@ -113,8 +134,12 @@ def _load(engine: Path) -> dict[str, Any]:
 
 
 def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLike, *, instances: int = 1,
-                     gpu: bool = True, queue_delay_us: int = 2000, force: bool = False) -> list[str]:
+                     gpu: bool = True, queue_delay_us: int = 2000, force: bool = False,
+                     notes: Optional[list[str]] = None, ensemble_via: str = "python") -> list[str]:
     """Write the repository `out` (atomically: built beside it, then renamed); returns the model names.
+    `notes` (if given) receives one line per engine that got no ensemble, saying why. The ensembles'
+    engine step is the Python-backend model (`ensemble_via="python"`, what this machine serves) or
+    the production one (`"production"`: NAME_onnxruntime / NAME_tensorrt, for a GPU host's server).
 
     Raises:
         BadInputError: a missing engine or manifest, duplicate names, an existing `out` without force.
@@ -124,6 +149,8 @@ def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLik
     out = Path(out)
     if out.exists() and not force:
         raise BadInputError(f"{out} exists; pass --force to replace it, or another --out")
+    if ensemble_via not in ("python", "production"):
+        raise BadInputError(f"--ensemble-via {ensemble_via!r} is not one of python, production")
     if instances < 1:
         raise BadInputError(f"--instances {instances} must be >= 1")
     plans = [(Path(e), _load(Path(e))) for e in engines]
@@ -133,6 +160,7 @@ def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLik
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     written: list[str] = []
+    notes = [] if notes is None else notes
     try:
         for (engine, man), name in zip(plans, names):
             platform = _PLATFORM[engine.suffix]
@@ -145,6 +173,8 @@ def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLik
                                    queue_delay_us=queue_delay_us, parameters={"engine_file": engine.name}),
                        model_py=True)
             written += [prod, name]
+            written += _add_ensemble(tmp, name, engine, man, instances, notes,
+                                     prod if ensemble_via == "production" else name)
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

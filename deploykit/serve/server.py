@@ -111,6 +111,11 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _python_or_ensemble(config: str) -> bool:
+    # the ensemble scheduler is in Triton's core, so the wheel's server runs ensembles of Python models
+    return 'backend: "python"' in config or 'platform: "ensemble"' in config
+
+
 class Server:
     """A running tritonserver; `with Server(repo) as s:` starts it and waits until ready, exit stops it."""
 
@@ -129,9 +134,9 @@ class Server:
         self._tmp: Optional[tempfile.TemporaryDirectory] = None
 
     def models(self, python_only: bool) -> list[str]:
-        """Model names of the repository (only Python-backend ones with `python_only`)."""
+        """Model names of the repository (with `python_only`, the Python-backend ones and the ensembles)."""
         return sorted(c.parent.name for c in self.repo.glob("*/config.pbtxt")
-                      if not python_only or 'backend: "python"' in c.read_text())
+                      if not python_only or _python_or_ensemble(c.read_text()))
 
     @property
     def http_url(self) -> str:
