@@ -92,24 +92,12 @@ def _ort_providers() -> list[str]:
         return []
 
 
-def _backends(versions: dict, gpus: list, providers: list) -> list[dict]:
-    """Which engine backends can run here, and why not when they cannot."""
-    rows = [{"backend": "onnxruntime (CPU)", "usable": "CPUExecutionProvider" in providers,
-             "why": "CPUExecutionProvider" if "CPUExecutionProvider" in providers else "onnxruntime is not importable"}]
-    cuda = "CUDAExecutionProvider" in providers
-    rows.append({"backend": "onnxruntime (CUDA)", "usable": cuda and bool(gpus),
-                 "why": ("CUDAExecutionProvider and a GPU" if cuda and gpus else
-                         "no CUDAExecutionProvider (pip install 'deploykit[gpu]')" if not cuda else "no GPU found")})
-    trt = versions.get("tensorrt")
-    rows.append({"backend": "tensorrt", "usable": bool(trt and versions.get("cuda-python") and gpus),
-                 "why": ("tensorrt, cuda-python and a GPU" if trt and versions.get("cuda-python") and gpus else
-                         "tensorrt is not installed (pip install 'deploykit[trt]')" if not trt else
-                         "cuda-python is not installed (pip install 'deploykit[trt]')"
-                         if not versions.get("cuda-python") else "no GPU found")})
-    ov = versions.get("openvino")
-    rows.append({"backend": "openvino (CPU)", "usable": bool(ov),
-                 "why": f"openvino {ov}" if ov else "openvino is not installed (pip install 'deploykit[openvino]')"})
-    return rows
+def _backends(gpus: list, providers: list) -> list[dict]:
+    """Which engine backends can run here, and why not when they cannot: each record's own rows."""
+    from .runtime import backend
+
+    facts = {"gpus": gpus, "providers": providers}
+    return [row for rec in backend.by_priority() for row in rec.doctor_rows(facts)]
 
 
 def collect() -> dict[str, Any]:
@@ -121,7 +109,7 @@ def collect() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
             "packages": versions, "driver": _driver(), "gpus": gpus, "gpu_probe": gpu_how,
             "dla_cores": dla, "dla_probe": dla_how, "onnxruntime_providers": providers,
-            "backends": _backends(versions, gpus, providers)}
+            "backends": _backends(gpus, providers)}
 
 
 def lines(report: dict[str, Any]) -> list[str]:

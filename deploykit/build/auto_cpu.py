@@ -11,40 +11,31 @@ fastest that passes the accuracy gate is kept. The measurements go into its mani
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .. import manifest as mf
-from .build_engine import BuildOptions, BuildResult
 
 # the choice is judged by the parity gates' output thresholds (deploykit/verify/gates.py): plain
 # cosine for FP32, the input-dependent signal (centred cosine, signal NSR) for INT8, over the
 # calibration samples (or seeded ones) against the FP32 ONNX
 
 
-def usable_cpu_backends() -> list[str]:
-    """CPU engine builders usable here (ONNX Runtime is part of the base install)."""
-    return ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") is not None else [])
+def build_fastest_cpu(onnx_path: Path, man: dict, opt, out_dir: Path, builders: dict[str, Callable], *,
+                      seconds: float = 1.5, samples: int = 6):
+    """Build with each builder, time and check them, and return the fastest accurate BuildResult.
 
-
-def build_fastest_cpu(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path, *, seconds: float = 1.5,
-                      samples: int = 6) -> BuildResult:
-    """Build each usable CPU backend, time and check them, and return the fastest accurate one."""
-    from .build_engine import build_onnxruntime
-    from .openvino_build import package_openvino
-
-    cands = {"onnxruntime": build_onnxruntime(onnx_path, man, opt, out_dir)}
-    if "openvino" in usable_cpu_backends():
-        if opt.int8:
-            s8s8 = cands["onnxruntime"].extras["s8s8"]
-            cands["openvino"] = package_openvino(s8s8, onnx_path, mf.read(mf.manifest_path_for(s8s8)), "int8", out_dir)
-        else:
-            cands["openvino"] = package_openvino(onnx_path, onnx_path, man, "fp32", out_dir)
-    if len(cands) == 1:
-        cands["onnxruntime"].notes.append("auto: ONNX Runtime is the only CPU backend installed")
-        return cands["onnxruntime"]
+    Args:
+        opt: the BuildOptions.
+        builders: {backend: its builder's `build`}, the reference (kept when none is accurate) first; the
+            first one's calibration serves the others (U8S8 for ONNX Runtime, S8S8 for OpenVINO).
+    """
+    cands, calibration = {}, None
+    for name, build in builders.items():
+        cands[name] = build(onnx_path, man, opt, out_dir, calibration=calibration)
+        calibration = calibration or cands[name].calibration
     table = measure(onnx_path, {k: r.engine_path for k, r in cands.items()}, "int8" if opt.int8 else "fp32",
                     seconds=seconds, samples=samples, seed=opt.seed, data=opt.calib_data, man=man)
     chosen = choose(table)
@@ -62,9 +53,9 @@ def build_fastest_cpu(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Pa
 
 
 def choose(table: dict[str, dict]) -> str:
-    """The fastest (p50) candidate that passed the accuracy gate; ONNX Runtime when none did."""
+    """The fastest (p50) candidate that passed the accuracy gate; the first (the reference) when none did."""
     passing = [k for k, m in table.items() if m["passed"]]
-    return min(passing, key=lambda k: table[k]["p50_ms"]) if passing else "onnxruntime"
+    return min(passing, key=lambda k: table[k]["p50_ms"]) if passing else next(iter(table))
 
 
 def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, seconds: float, samples: int,

@@ -1,15 +1,12 @@
-"""`EngineFromOnnx`: an exported ONNX model -> an engine artifact + manifest, on a registered builder.
+"""`EngineFromOnnx`: an exported ONNX model -> an engine artifact + manifest, on a registered backend.
 
     >>> EngineFromOnnx("artifacts/gaitgl.onnx", BuildOptions(int8=True), backend="onnxruntime")("engines")
 
-Builders are registered by name (`register_builder`), like runtime backends: "onnxruntime" here,
-"tensorrt" in tensorrt_build.py. `backend="auto"` takes TensorRT when it is importable and a GPU
-is present, else ONNX Runtime, and says why.
-
-ONNX Runtime artifacts (CPU): FP32 = the model after ONNX Runtime's basic optimisation
-(`NAME.fp32.onnx`); INT8 = the U8S8 Q/DQ model of one calibration (`NAME.int8.onnx`, with the
-S8S8 model for TensorRT, the ranges JSON and the TensorRT calibration cache beside it). FP16 is
-refused: the CPU provider has no FP16 kernels for most ops and silently computes them in FP32.
+Each backend is one `Backend` record (`deploykit/runtime/backends/NAME.py`) naming its builder
+module (`deploykit/build/backends/NAME.py`: `preflight(options)`, `build(...)`). `backend="auto"`
+takes the usable backend of the highest priority (TensorRT on a GPU); on a CPU it builds every
+usable CPU backend that can deliver the options, times them and keeps the fastest accurate one
+(`auto_cpu.py`), and says why.
 """
 
 from __future__ import annotations
@@ -17,15 +14,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import importlib
-import importlib.util
 import os
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from types import ModuleType
+from typing import Any, Optional, Sequence
 
-from .. import __version__, artifact_set, manifest as mf
-from ..errors import BackendUnavailable, BadInputError, DeploykitError
-
-_BUILDERS: dict[str, Callable[..., "BuildResult"]] = {}
+from .. import artifact_set, manifest as mf
+from ..errors import BadInputError, DeploykitError
+from ..runtime import backend as backends
 
 
 class UnsupportedPrecision(DeploykitError):
@@ -101,7 +97,11 @@ class BuildOptions:
 
 @dataclasses.dataclass
 class BuildResult:
-    """The engine artifact, its manifest, and the other files the build wrote."""
+    """The engine artifact, its manifest, and the other files the build wrote.
+
+    Attributes:
+        calibration: the CalibrationResult an INT8 build made (another CPU backend of `auto` reuses it).
+    """
 
     engine_path: Path
     manifest_path: Path
@@ -109,71 +109,71 @@ class BuildResult:
     backend: str
     extras: dict[str, Path] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
+    calibration: Any = None
 
 
-def register_builder(name: str):
-    """Decorator: register `fn(onnx_path, manifest, options, out_dir) -> BuildResult` as backend `name`."""
-
-    def deco(fn):
-        if name in _BUILDERS:
-            raise ValueError(f"engine builder {name!r} is registered twice")
-        _BUILDERS[name] = fn
-        return fn
-
-    return deco
-
-
-def builders() -> list[str]:
-    _import_builders()
-    return sorted(_BUILDERS)
-
-
-def _import_builders() -> None:
-    from . import tensorrt_build  # noqa: F401  (registers "tensorrt"; imports tensorrt lazily)
-    from . import openvino_build  # noqa: F401  (registers "openvino"; imports openvino lazily)
-
-
-def gpu_present() -> tuple[bool, str]:
-    """Whether a CUDA GPU is visible, and how that was decided (cuda-python, else /dev/nvidia*).
-
-    Any failure of the cuda-python probe means "no GPU" with its reason: cuda-python < 12.9 raises
-    RuntimeError("Failed to dlopen libcuda.so.1") from cudaGetDeviceCount() on a machine without a driver.
-    """
-    why = ""
-    try:
-        from ..runtime.tensorrt_backend import cuda_runtime
-
-        cudart = cuda_runtime()
-        err, count = cudart.cudaGetDeviceCount()
-        if int(err) == 0 and count > 0:
-            return True, f"cuda-python sees {count} GPU(s)"
-        return False, f"cuda-python sees no GPU ({err!r})"
-    except BackendUnavailable:
-        pass  # no cuda-python: look for the device nodes instead
-    except Exception as exc:  # noqa: BLE001  (no driver, broken install: all mean no usable GPU)
-        why = f"cuda-python cannot reach a driver ({type(exc).__name__}: {exc})"
-    if why:
-        return False, why
-    devs = [p for p in ("/dev/nvidia0", "/dev/nvhost-ctrl-gpu") if os.path.exists(p)]
-    return bool(devs), (f"{devs[0]} exists" if devs else "no /dev/nvidia0 or Jetson GPU device node")
+def builder(name: str) -> ModuleType:
+    """The builder module of backend `name` (its record names it by import path)."""
+    return importlib.import_module(backends.get(name).builder)
 
 
 def choose_backend(requested: str = "auto") -> tuple[str, str]:
-    """(backend, reason) for `--backend`: auto picks TensorRT when importable and a GPU is present.
+    """(backend, reason) for `--backend`: auto takes the first usable backend by priority.
 
-    TensorRT is probed first (an import spec, nothing loaded), the GPU only where TensorRT exists.
+    Each record's `available()` is asked in priority order and the first usable one wins; the
+    reasons of the ones passed over are part of the answer.
     """
-    _import_builders()
     if requested != "auto":
-        if requested not in _BUILDERS:
-            raise BadInputError(f"--backend {requested!r} is not one of auto, {', '.join(sorted(_BUILDERS))}")
+        if requested not in backends.names():
+            raise BadInputError(f"--backend {requested!r} is not one of auto, {', '.join(backends.names())}")
         return requested, "asked for"
-    if importlib.util.find_spec("tensorrt") is None:
-        return "onnxruntime", "tensorrt is not installed; ONNX Runtime (CPU) builds everywhere"
-    gpu, how = gpu_present()
-    if gpu:
-        return "tensorrt", f"tensorrt is importable and {how}"
-    return "onnxruntime", f"no GPU ({how}); ONNX Runtime (CPU) builds everywhere"
+    passed = []
+    for rec in backends.by_priority():
+        why = rec.available()
+        if why is None:
+            return rec.name, "; ".join([*passed, rec.summary])
+        passed.append(why)
+    raise BadInputError(f"no backend is usable here ({'; '.join(passed)}); install one of them")
+
+
+def plan_backends(requested: str, opt: "BuildOptions") -> tuple[list[str], str]:
+    """The backends a build will make, and why: the one asked for, or auto's choice.
+
+    When auto lands on a CPU backend, every usable CPU backend whose preflight accepts `opt` is a
+    candidate (auto_cpu.py times them); none accepting raises the highest-priority one's refusal.
+    """
+    name, why = choose_backend(requested)
+    if requested != "auto" or backends.get(name).device != "CPU":
+        preflight(name, opt)
+        return [name], why
+    ok, refusals = [], []
+    for rec in backends.by_priority():
+        if rec.device != "CPU" or rec.available() is not None:
+            continue
+        try:
+            preflight(rec.name, opt)
+            ok.append(rec.name)
+        except DeploykitError as exc:
+            refusals.append(exc)
+    if not ok:
+        raise refusals[0]
+    if len(ok) > 1:
+        why += "; auto times each CPU backend and keeps the fastest"
+    return ok[::-1], why  # lowest priority (the base install's, the reference when none is accurate) first
+
+
+def preflight(backend: str, opt: "BuildOptions") -> None:
+    """Refuse what `backend` cannot build before any export or calibration work."""
+    builder(backend).preflight(opt)
+
+
+def calibrate(onnx_path: Path, opt: "BuildOptions", out_dir: Path, trt_version: Optional[str] = None):
+    """The one calibration of an INT8 build (QdqFromOnnx with the build's options) -> CalibrationResult."""
+    from ..calib import QdqFromOnnx
+
+    extra = {"trt_version": trt_version} if trt_version else {}
+    return QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
+                       sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress, **extra)(out_dir)
 
 
 @dataclasses.dataclass
@@ -183,7 +183,7 @@ class EngineFromOnnx:
     Attributes:
         onnx_path: the FP32 ONNX model.
         options: BuildOptions.
-        backend: "auto", "onnxruntime" or "tensorrt".
+        backend: "auto" or a registered backend name (`deploykit.runtime.backend.names()`).
     """
 
     onnx_path: str | os.PathLike
@@ -195,25 +195,22 @@ class EngineFromOnnx:
         if not p.is_file():
             raise BadInputError(f"ONNX model {p} does not exist; export one with `deploykit export NAME`")
         man = mf.read(mf.manifest_path_for(p))
-        name, why = choose_backend(self.backend)
-        preflight(name, self.options)
+        names, why = plan_backends(self.backend, self.options)
         preflight_inputs(self.options, man, out_dir)
-        auto_cpu = False
-        if self.backend == "auto" and name == "onnxruntime" and not self.options.bf16:
-            from .auto_cpu import build_fastest_cpu, usable_cpu_backends
-
-            auto_cpu = len(usable_cpu_backends()) > 1
         # Every file of the build is staged and committed together (artifact_set.py): a killed or
         # failed build never leaves opt/ranges/cache/engine/manifest from two different runs.
         with artifact_set.staged(out_dir, p.name.rsplit(".", 1)[0]) as (stage, final):
-            res = (build_fastest_cpu if auto_cpu else _BUILDERS[name])(p, man, self.options, stage)
+            if len(names) > 1:
+                from .auto_cpu import build_fastest_cpu
+
+                res = build_fastest_cpu(p, man, self.options, stage, {n: builder(n).build for n in names})
+            else:
+                res = builder(names[0]).build(p, man, self.options, stage)
         res.engine_path, res.manifest_path = final(res.engine_path), final(res.manifest_path)
         res.extras = {k: final(v) for k, v in res.extras.items()}
         res.manifest = mf.read(res.manifest_path)
-        if auto_cpu:
-            res.notes.insert(0, f"backend {res.backend}: {why}; fastest accurate CPU backend, measured")
-            return res
-        res.notes.insert(0, f"backend {name}: {why}")
+        res.notes.insert(0, f"backend {res.backend}: {why}" + ("; fastest accurate CPU backend, measured"
+                                                               if len(names) > 1 else ""))
         return res
 
 
@@ -227,77 +224,3 @@ def preflight_inputs(opt: BuildOptions, man: dict, out_dir: str | os.PathLike) -
         atomic.ensure_file_writable(opt.timing_cache, "--timing-cache")
     if opt.int8 or (opt.fp16 and opt.keep_fp32_tensors is None):
         check_calib_data(opt.calib_data, man)
-
-
-# -- ONNX Runtime ---------------------------------------------------------------------------------
-
-FP16_ON_CPU = ("FP16 is refused on the ONNX Runtime CPU backend: its CPU provider has no FP16 kernels for "
-               "most ops and silently computes them in FP32 (with extra casts), so the engine would be "
-               "neither FP16-accurate to measure nor faster. Build FP16 with --backend tensorrt on a machine "
-               "with an NVIDIA GPU or Jetson; on this machine use FP32 or --int8, and measure FP16 accuracy "
-               "with deploykit.build.fp16.run_emulated")
-
-
-def preflight(backend: str, opt: BuildOptions) -> None:
-    """Refuse what `backend` cannot build before any export or calibration work."""
-    if backend == "openvino":
-        from .openvino_build import preflight_openvino
-
-        preflight_openvino(opt)
-    if backend == "onnxruntime":
-        if opt.bf16:
-            raise UnsupportedPrecision("--bf16 is an OpenVINO precision; add --backend openvino")
-        if opt.fp16:
-            raise UnsupportedPrecision(FP16_ON_CPU)
-        if opt.dla_core is not None:
-            raise BackendUnavailable("--dla-core needs TensorRT on a Jetson (DLA cores exist only there); drop it "
-                                     "for ONNX Runtime")
-
-
-@register_builder("onnxruntime")
-def build_onnxruntime(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path) -> BuildResult:
-    """FP32: ONNX Runtime-optimised model; INT8: calibrated U8S8 Q/DQ model (see module docstring)."""
-    import onnx
-    import onnxruntime
-
-    preflight("onnxruntime", opt)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = onnx_path.name.rsplit(".", 1)[0]
-    notes = []
-    if opt.timing_cache or opt.workspace_mib != BuildOptions.workspace_mib:
-        notes.append("--workspace and --timing-cache are TensorRT options; ignored by ONNX Runtime")
-    if opt.int8:
-        from ..calib import QdqFromOnnx
-
-        cal = QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
-                          sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress)(out_dir)
-        engine = cal.paths["u8s8"]
-        extras = {k: v for k, v in cal.paths.items() if k != "u8s8"}
-        return BuildResult(engine, mf.manifest_path_for(engine), mf.read(mf.manifest_path_for(engine)),
-                           "onnxruntime", extras, notes)
-    from ..calib.qdq import optimize_for_quantization
-
-    engine = optimize_for_quantization(onnx_path, out_dir / f"{stem}.fp32.onnx")
-    mpath = mf.write_engine_manifest(man, engine, {
-        "backend": "onnxruntime", "precision": "fp32",
-        "optimisation": "ONNX Runtime basic graph optimisation (constant folding, Conv+BatchNorm fusion); "
-                        "the session applies the hardware-specific levels at load",
-        "source_onnx": onnx_path.name, "source_onnx_sha256": mf.sha256_file(onnx_path),
-        "versions": {"deploykit": __version__, "onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}})
-    return BuildResult(engine, mpath, mf.read(mpath), "onnxruntime", {}, notes)
-
-
-def fp16_keep_list(opt_onnx: Path, man: dict, opt: BuildOptions) -> tuple[list[str], str]:
-    """Tensors to keep FP32 in an FP16 graph: given, or the FP16 range audit on calibration data.
-
-    Returns:
-        (tensor names, how they were found)
-    """
-    if opt.keep_fp32_tensors is not None:
-        return list(opt.keep_fp32_tensors), "given"
-    from ..calib import sources
-    from .fp16 import audit_keep_list
-
-    data = list(sources.batches(sources.open_source(opt.calib_data, man, seed=opt.seed), min(opt.calib_samples, 16),
-                                progress=opt.progress, label="FP16 range audit"))
-    return audit_keep_list(opt_onnx, data)

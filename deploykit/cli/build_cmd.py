@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..runtime import backend as backends
 from ._app import main
 from . import _common
 from ._common import _err, _warn, handle_errors, model_shape_options
@@ -24,8 +25,9 @@ from ._common import _err, _warn, handle_errors, model_shape_options
 @click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float. "
               "Exits 1 if the mixed model still misses the sweep's target (see --allow-miss).")
 @click.option("--allow-miss", is_flag=True, help="With --sensitivity: keep the engine and exit 0 when the target is missed.")
-@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "openvino"]), default="auto", show_default=True,
-              help="auto: TensorRT when importable and a GPU is present, else ONNX Runtime.")
+@click.option("--backend", type=click.Choice(["auto", *(b.name for b in backends.by_priority())]), default="auto",
+              show_default=True, help="auto: the usable backend of the highest priority (TensorRT on a GPU); on a "
+                                      "CPU every usable CPU backend is built and timed, the fastest accurate kept.")
 @click.option("--workspace", "workspace_mib", type=int, default=1024, show_default=True,
               help="TensorRT workspace pool, MiB.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False), default=None,
@@ -50,7 +52,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
 
     from ..calib import SyntheticCalibrationWarning
     from .. import artifact_set, manifest as mf
-    from ..build.build_engine import BuildOptions, EngineFromOnnx, choose_backend, preflight, preflight_inputs
+    from ..build.build_engine import BuildOptions, EngineFromOnnx, plan_backends, preflight_inputs
 
     warnings.simplefilter("ignore", SyntheticCalibrationWarning)  # said once below, in the CLI's words
 
@@ -58,14 +60,8 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
                            calib_samples=calib_samples, sensitivity=sensitivity, workspace_mib=workspace_mib,
                            timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed,
                            progress=not _common.quiet())
-    name, why = choose_backend(backend)
-    preflight(name, options)
-    if backend == "auto" and name == "onnxruntime" and not bf16:
-        from ..build.auto_cpu import usable_cpu_backends
-
-        if len(usable_cpu_backends()) > 1:
-            name, why = "/".join(usable_cpu_backends()), f"{why}; auto times each CPU backend and keeps the fastest"
-    _err(f"backend: {name} ({why})", "cyan")
+    names, why = plan_backends(backend, options)
+    _err(f"backend: {'/'.join(names)} ({why})", "cyan")
     from_model = not (target.endswith(".onnx") or Path(target).is_file())
     stage = None
     if from_model:

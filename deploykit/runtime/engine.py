@@ -10,45 +10,23 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from .. import manifest as mf
 from ..errors import BadInputError, DeploykitError
 from ..manifest import TensorSpec
+from . import backend as _backend
 
-_BACKENDS: dict[str, Callable[..., "Engine"]] = {}
+
 class EngineClosedError(DeploykitError):
     """`infer` on an engine after `deactivate()`."""
 
 
-_SUFFIX_BACKEND = {".onnx": "onnxruntime", ".plan": "tensorrt", ".engine": "tensorrt"}
-
-
-def register_backend(name: str):
-    """Class decorator: make an Engine subclass loadable as backend `name`."""
-
-    def deco(cls):
-        if name in _BACKENDS:
-            raise ValueError(f"backend {name!r} is registered twice")
-        _BACKENDS[name] = cls
-        cls.backend = name
-        return cls
-
-    return deco
-
-
 def backends() -> list[str]:
     """Names of the registered backends (whether or not their library is installed)."""
-    _import_backends()
-    return sorted(_BACKENDS)
-
-
-def _import_backends() -> None:
-    from . import onnxruntime_backend  # noqa: F401  (registers; imports onnxruntime lazily)
-    from . import tensorrt_backend  # noqa: F401  (registers; imports tensorrt and cuda-python lazily)
-    from . import openvino_backend  # noqa: F401  (registers; imports openvino lazily)
+    return _backend.names()
 
 
 class Engine:
@@ -84,7 +62,8 @@ class Engine:
             verify: check the file's sha256, and its input/output names, shapes and dtypes where the
                 backend can read them without running, against the manifest (default True). False
                 skips both: for a file you changed on purpose, at your own risk.
-            **options: backend options (e.g. `threads` for ONNX Runtime).
+            **options: backend options (e.g. `threads` for ONNX Runtime; `backend.get(name).engine_options()`
+                lists what each takes).
 
         Raises:
             BadInputError: missing or malformed files, or an artifact its manifest does not describe.
@@ -95,15 +74,15 @@ class Engine:
                                 f"or `deploykit build-engine`")
         mpath = Path(manifest_path) if manifest_path else _manifest_beside(p)
         man = mf.read(mpath)
-        engine = man.get("engine") if isinstance(man.get("engine"), dict) else {}
-        name = engine.get("backend") or _SUFFIX_BACKEND.get(p.suffix)
-        _import_backends()
-        if name not in _BACKENDS:
-            raise BadInputError(f"{p}: no backend for {name or p.suffix!r}; known backends: {sorted(_BACKENDS)}")
+        record = _backend.for_artifact(p, man)
+        unknown = sorted(set(options) - set(record.engine_options()))
+        if unknown:
+            raise BadInputError(f"{p.name}: the {record.name} engine takes no option {', '.join(unknown)}; it takes "
+                                f"{', '.join(record.engine_options()) or 'none'}")
         if verify:
             _verify_sha(p, mpath, man)
-        eng = _BACKENDS[name](p, man, **options)
-        eng.manifest_path = mpath
+        eng = record.engine_class()(p, man, **options)
+        eng.backend, eng.manifest_path = record.name, mpath
         if verify:
             eng.verify_io()
         return eng

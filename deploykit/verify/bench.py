@@ -16,6 +16,7 @@ import os
 import platform
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -38,8 +39,19 @@ def register_bench_backend(name: str):
     return deco
 
 
+def _providers() -> dict[str, Callable[..., Runner]]:
+    """torch, plus every backend record's `bench` variants (runtime/backends/NAME.py)."""
+    from ..runtime import backend
+
+    out = dict(_PROVIDERS)
+    for rec in backend.by_priority():
+        for variant in rec.bench:
+            out.setdefault(variant.name, _variant_factory(rec, variant))
+    return out
+
+
 def bench_backends() -> list[str]:
-    return sorted(_PROVIDERS)
+    return sorted(_providers())
 
 
 @register_bench_backend("torch")
@@ -59,58 +71,51 @@ def _torch(name, *, batch, frames, threads, workdir, seed):
     return run
 
 
-def _ort_runner(path, threads):
+def _engine_options(path, threads, say=None) -> dict:
+    """`threads=` for the engines that take it; said, not passed, for those that do not (a TensorRT plan)."""
+    from .. import manifest as mf
+    from ..runtime import backend
+
+    if not threads:
+        return {}
+    mpath = mf.manifest_path_for(Path(path))
+    rec = backend.for_artifact(Path(path), mf.read(mpath) if mpath.is_file() else {})
+    if "threads" in rec.engine_options():
+        return {"threads": threads}
+    if say:
+        say(f"{os.path.basename(path)}: the {rec.name} engine takes no thread count; --threads ignored for it")
+    return {}
+
+
+def _engine_runner(path, threads, say=None):
     from ..runtime import Engine
 
-    engine = Engine.load(path, threads=threads).activate()
-    return lambda feeds: engine.infer(feeds, check_finite=False)
+    engine = Engine.load(path, **_engine_options(path, threads, say)).activate()
+    run = lambda feeds: engine.infer(feeds, check_finite=False)  # noqa: E731
+    run.engine = engine
+    return run
 
 
-@register_bench_backend("ort-fp32")
-def _ort_fp32(name, *, batch, frames, threads, workdir, seed):
-    from ..export import OnnxFromModel
+def _variant_factory(rec, variant):
+    """A bench factory for one backend record's variant: the seeded export, built when the variant says so."""
 
-    res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
-    return _ort_runner(res.onnx_path, threads)
-
-
-@register_bench_backend("ort-int8")
-def _ort_int8(name, *, batch, frames, threads, workdir, seed):
-    """U8S8 Q/DQ engine calibrated on the seeded synthetic source (fine for speed, not for accuracy)."""
-    from ..export import OnnxFromModel
-    from ..build.build_engine import BuildOptions, EngineFromOnnx
-
-    res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
-    built = EngineFromOnnx(res.onnx_path, BuildOptions(int8=True, calib_samples=8, seed=seed, progress=False),
-                           backend="onnxruntime")(workdir)
-    return _ort_runner(built.engine_path, threads)
-
-
-def _openvino(precision: str):
     def factory(name, *, batch, frames, threads, workdir, seed):
-        """OpenVINO engine of the seeded export (INT8: the S8S8 model calibrated on seeded synthetic data)."""
+        """INT8 variants calibrate on the seeded synthetic source (fine for speed, not for accuracy)."""
         from ..export import OnnxFromModel
-        from ..build.build_engine import BuildOptions, EngineFromOnnx
 
+        why = rec.available()
+        if why is not None:
+            raise BackendUnavailable(f"bench backend {variant.name}: {why}")
         res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
-        opts = BuildOptions(int8=precision == "int8", bf16=precision == "bf16", calib_samples=8, seed=seed,
-                            progress=False)
-        return _ort_runner(EngineFromOnnx(res.onnx_path, opts, backend="openvino")(workdir).engine_path, threads)
+        path = res.onnx_path
+        if variant.build is not None:
+            from ..build.build_engine import BuildOptions, EngineFromOnnx
+
+            opts = BuildOptions(**{"calib_samples": 8, "seed": seed, "progress": False, **variant.build})
+            path = EngineFromOnnx(res.onnx_path, opts, backend=rec.name)(workdir).engine_path
+        return _engine_runner(path, threads)
 
     return factory
-
-
-for _p in ("fp32", "bf16", "int8"):
-    register_bench_backend(f"ov-{_p}")(_openvino(_p))
-
-
-def _no_tensorrt(name, **_):
-    raise BackendUnavailable("TensorRT is not installed or no GPU is present; the trt-* bench backends need "
-                             "pip install 'deploykit[trt]' on a machine with an NVIDIA GPU")
-
-
-for _trt in ("trt-fp32", "trt-fp16", "trt-int8"):
-    _PROVIDERS.setdefault(_trt, _no_tensorrt)
 
 
 @dataclasses.dataclass
@@ -258,7 +263,7 @@ def run_bench(targets: Sequence[str] | str, backends: Sequence[str] = ("torch", 
     with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as work:
         runners, feeds, label = _engine_runners(engines, threads, inputs, seed, say)
         if names:
-            unknown = [b for b in backends if b not in _PROVIDERS]
+            unknown = [b for b in backends if b not in _providers()]
             if unknown:
                 raise BadInputError(f"unknown bench backend(s) {unknown}; choose from {bench_backends()}")
             model_feeds = _model_runners(names, backends, runners, batch, frames, threads, seed, work, say)
@@ -285,20 +290,19 @@ def label_has_frames(feeds: dict) -> bool:
 
 
 def _engine_runners(engines, threads, inputs, seed, say):
-    from ..runtime import Engine
     from .engine_compare import load_inputs, sample_inputs
 
     runners, feeds, label = {}, None, None
     keys = engine_labels(engines)
     for path, key in zip(engines, keys):
         say(f"loading {path}")
-        engine = Engine.load(path, threads=threads).activate()
+        run = _engine_runner(path, threads, say)
+        engine = run.engine
         if feeds is None:
             data = load_inputs(inputs, engine.inputs) if inputs else sample_inputs(engine.inputs, 1, seed)
             feeds = {k: v[0] for k, v in data.items()}
             label = engine.manifest.get("model", {}).get("name") or os.path.basename(path)
-        runners[key] = (lambda e: lambda f: e.infer(f, check_finite=False))(engine)
-        runners[key].engine = engine
+        runners[key] = run
     return runners, feeds, label
 
 
@@ -324,14 +328,14 @@ def engine_labels(paths: Sequence[str]) -> list[str]:
 def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say):
     from ..models.registry import spec as get_spec
 
-    feeds = None
+    feeds, providers = None, _providers()
     for name in names:
         spec = get_spec(name)
         feeds = feeds or spec.sample_inputs(spec.input_specs(batch, frames), seed=seed)
         for b in backends:
             say(f"preparing {name} on {b}")
             key = b if len(names) == 1 else f"{name}:{b}"
-            runners[key] = _PROVIDERS[b](name, batch=batch, frames=frames, threads=threads,
+            runners[key] = providers[b](name, batch=batch, frames=frames, threads=threads,
                                          workdir=os.path.join(work, key.replace("/", "_").replace(":", "_")), seed=seed)
     return feeds
 

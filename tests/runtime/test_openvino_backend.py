@@ -22,7 +22,7 @@ from conftest import BLOCK_TORCH  # noqa: E402
 from deploykit.export import OnnxFromModel  # noqa: E402
 from deploykit.build.build_engine import BuildOptions, EngineFromOnnx  # noqa: E402
 from deploykit.runtime import Engine  # noqa: E402
-from deploykit.runtime.openvino_backend import bf16_supported  # noqa: E402
+from deploykit.runtime.backends.openvino import bf16_supported  # noqa: E402
 
 
 def _cos(a, b):

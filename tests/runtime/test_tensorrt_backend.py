@@ -12,7 +12,7 @@ import pytest
 from deploykit import manifest as mf
 from deploykit.errors import BackendUnavailable
 from deploykit.runtime import Engine
-from deploykit.runtime.tensorrt_backend import EngineMismatch, check_plan_compat
+from deploykit.runtime.backends.tensorrt import EngineMismatch, check_plan_compat
 
 GPU = {"gpu_name": "Orin (nvgpu)", "compute_capability": "8.7"}
 

@@ -13,13 +13,13 @@ from recording_trt import CUDART_MEMBERS, FLOAT, VERSIONS, FakeCudart, Net, make
 from test_recording_build import _build
 from test_recording_runtime import _install, _plan
 
-from deploykit.build import tensorrt_build as tb
+from deploykit.build.backends import tensorrt as tb
 from deploykit.build.build_engine import Precision
 from deploykit.runtime import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
-TRT_FILES = ["deploykit/build/tensorrt_build.py", "deploykit/runtime/tensorrt_backend.py"]
-CUDA_FILES = ["deploykit/runtime/tensorrt_backend.py", "deploykit/build/build_engine.py"]
+TRT_FILES = ["deploykit/build/backends/tensorrt.py", "deploykit/runtime/backends/tensorrt.py"]
+CUDA_FILES = ["deploykit/runtime/backends/tensorrt.py"]
 TRT_ROOTS = {"trt", "builder", "network", "parser", "config", "layer", "profile", "cache", "runtime", "engine",
              "t", "serialized"}
 SELF_TRT = {"_context", "_engine", "_trt", "_runtime"}
@@ -108,7 +108,7 @@ def test_every_cuda_python_call_is_in_the_double(monkeypatch, tmp_path):
     trt, rec, cudart = _install(monkeypatch, "10.3.0", 2)
     with Engine.load(_plan(tmp_path, "10.3.0")) as eng:
         eng.infer({"x": np.ones((2, 4), np.float32)})
-    from deploykit.build.build_engine import gpu_present
+    from deploykit.runtime.backends.tensorrt import gpu_present
 
     gpu_present()
     exercised = set(cudart.calls)

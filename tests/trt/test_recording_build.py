@@ -9,7 +9,7 @@ import pytest
 from recording_trt import BOOL, FLOAT, INT32, VERSIONS, FakeCudart, Net, install_cudart, make_trt
 
 from deploykit.errors import BackendUnavailable, BadInputError
-from deploykit.build import tensorrt_build as tb
+from deploykit.build.backends import tensorrt as tb
 from deploykit.build.build_engine import Precision
 
 CASES = [  # (version, precision, trt_path, dla) -> the path taken
@@ -127,7 +127,7 @@ def test_dla_refuses_fp32_and_counts_layers(tmp_path):
 
 
 def test_one_logger_per_process():
-    from deploykit.runtime.tensorrt_backend import capture_logger
+    from deploykit.runtime.backends.tensorrt import capture_logger
 
     trt, rec = make_trt("10.3.0")
     a, b = capture_logger(trt), capture_logger(trt)
@@ -159,13 +159,13 @@ def test_auto_without_a_driver_is_onnxruntime_with_the_reason(monkeypatch):
     import importlib.util
 
     from deploykit.build import build_engine as be
-    from deploykit.runtime.tensorrt_backend import gpu_identity
+    from deploykit.runtime.backends.tensorrt import gpu_identity
 
     install_cudart(monkeypatch, FakeCudart(driverless=True))
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "tensorrt" else real(n, *a))
     name, why = be.choose_backend("auto")
-    assert name == "onnxruntime" and "Failed to dlopen libcuda.so.1" in why
+    assert name != "tensorrt" and "Failed to dlopen libcuda.so.1" in why
     with pytest.raises(BackendUnavailable, match="Failed to dlopen libcuda.so.1"):
         gpu_identity(0)
     install_cudart(monkeypatch, FakeCudart())
@@ -182,5 +182,6 @@ def test_auto_probes_tensorrt_before_the_gpu(monkeypatch):
     install_cudart(monkeypatch, cudart)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorrt" else real(n, *a))
-    assert be.choose_backend("auto") == ("onnxruntime", "tensorrt is not installed; ONNX Runtime (CPU) builds everywhere")
+    name, why = be.choose_backend("auto")
+    assert name != "tensorrt" and why.startswith("tensorrt is not installed (pip install 'deploykit[trt]'); ")
     assert cudart.calls == []

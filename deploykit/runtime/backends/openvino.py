@@ -8,13 +8,15 @@ CPU with AVX512_BF16 or AMX, so the precision is always set explicitly from the 
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from typing import Optional
 
 import numpy as np
 
-from ..errors import BadInputError, require
-from .engine import Engine, register_backend
+from ...errors import BadInputError, require
+from ..backend import Backend, BenchVariant, register
+from ..engine import Engine
 
 # manifest precision -> OpenVINO inference precision hint; INT8 engines keep f32 for the float parts
 PRECISION_HINT = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}
@@ -27,7 +29,6 @@ def bf16_supported() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-@register_backend("openvino")
 class OpenVinoEngine(Engine):
     """Runs an `.onnx` artifact with OpenVINO on the CPU.
 
@@ -82,3 +83,16 @@ class OpenVinoEngine(Engine):
             results = self.compiled(feeds)
             by_name = {name: np.array(results[i]) for i, name in enumerate(self._names)}
         return {s.name: by_name[s.name] for s in self.outputs}
+
+
+def _probe():
+    if importlib.util.find_spec("openvino") is None:
+        return "openvino is not installed (pip install 'deploykit[openvino]')"
+    return None
+
+
+register(Backend(
+    name="openvino", engine=f"{__name__}:OpenVinoEngine", builder="deploykit.build.backends.openvino",
+    probe=_probe, summary="openvino is installed (CPU plugin)", device="CPU", priority=20,
+    bench=tuple(BenchVariant(f"ov-{p}", {"int8": p == "int8", "bf16": p == "bf16"}) for p in ("fp32", "bf16", "int8")),
+    title="openvino (CPU)"))

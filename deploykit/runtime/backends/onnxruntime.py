@@ -6,11 +6,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import BadInputError, require
-from .engine import Engine, register_backend
+from ...errors import BadInputError, require
+from ..backend import Backend, BenchVariant, register
+from ..engine import Engine
 
 
-@register_backend("onnxruntime")
 class OnnxRuntimeEngine(Engine):
     """Runs an `.onnx` artifact in an ONNX Runtime InferenceSession.
 
@@ -89,3 +89,32 @@ def _specs_from_session(path):
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     return ([(a.name, list(a.shape), _ORT_TYPES.get(a.type, a.type)) for a in sess.get_inputs()],
             [(a.name, list(a.shape), _ORT_TYPES.get(a.type, a.type)) for a in sess.get_outputs()])
+
+
+def _probe():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        return f"onnxruntime is not importable ({exc}); pip install deploykit"
+    if "CPUExecutionProvider" not in onnxruntime.get_available_providers():
+        return "onnxruntime has no CPUExecutionProvider"
+    return None
+
+
+def _doctor_rows(facts) -> list[dict]:
+    """Two rows: the CPU provider (the base install) and the CUDA provider (the `[gpu]` extra)."""
+    providers, gpus = facts.get("providers", []), facts.get("gpus", [])
+    cpu = "CPUExecutionProvider" in providers
+    cuda = "CUDAExecutionProvider" in providers
+    return [{"backend": "onnxruntime (CPU)", "usable": cpu,
+             "why": "CPUExecutionProvider" if cpu else "onnxruntime is not importable"},
+            {"backend": "onnxruntime (CUDA)", "usable": cuda and bool(gpus),
+             "why": ("CUDAExecutionProvider and a GPU" if cuda and gpus else
+                     "no CUDAExecutionProvider (pip install 'deploykit[gpu]')" if not cuda else "no GPU found")}]
+
+
+register(Backend(
+    name="onnxruntime", engine=f"{__name__}:OnnxRuntimeEngine", builder="deploykit.build.backends.onnxruntime",
+    probe=_probe, summary="ONNX Runtime (CPU) builds everywhere", device="CPU", priority=10, suffixes=(".onnx",),
+    bench=(BenchVariant("ort-fp32"), BenchVariant("ort-int8", {"int8": True})),
+    title="onnxruntime (CPU)", doctor=_doctor_rows))

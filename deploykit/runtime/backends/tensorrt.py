@@ -15,13 +15,16 @@ manifest beside each plan records both, so a mismatch is caught with a clear mes
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..errors import BackendUnavailable, BadInputError
-from .engine import Engine, register_backend
+from ...errors import BackendUnavailable, BadInputError
+from ..backend import Backend, BenchVariant, register
+from ..engine import Engine
 
 TRT_EXTRA = ("pip install 'deploykit[trt]' (CUDA 12 driver: tensorrt-cu12 10.x-11.x + cuda-python 12.x), 'deploykit[trt-cu13]' "
              "(CUDA 13 driver); on Jetson use JetPack's tensorrt with 'deploykit[jetson5]' (JetPack 5, CUDA 11.4) or "
@@ -153,7 +156,6 @@ def _max_shape(engine_shape, spec_shape: tuple) -> tuple:
     return tuple(int(s) if int(s) >= 0 else int(m) for s, m in zip(engine_shape, spec_shape))
 
 
-@register_backend("tensorrt")
 class TensorRTEngine(Engine):
     """Runs a `.plan` on a CUDA GPU. NOT EXECUTED on machines without a GPU (see module docstring).
 
@@ -235,3 +237,43 @@ class TensorRTEngine(Engine):
             outs[spec.name] = view
         _call(cudart.cudaStreamSynchronize(self._stream))
         return {k: v.copy() for k, v in outs.items()}
+
+
+def gpu_present() -> tuple[bool, str]:
+    """Whether a CUDA GPU is visible, and how that was decided (cuda-python, else /dev/nvidia*).
+
+    Any failure of the cuda-python probe means "no GPU" with its reason: cuda-python < 12.9 raises
+    RuntimeError("Failed to dlopen libcuda.so.1") from cudaGetDeviceCount() on a machine without a driver.
+    """
+    try:
+        cudart = cuda_runtime()
+        err, count = cudart.cudaGetDeviceCount()
+        if int(err) == 0 and count > 0:
+            return True, f"cuda-python sees {count} GPU(s)"
+        return False, f"cuda-python sees no GPU ({err!r})"
+    except BackendUnavailable:
+        pass  # no cuda-python: look for the device nodes instead
+    except Exception as exc:  # noqa: BLE001  (no driver, broken install: all mean no usable GPU)
+        return False, f"cuda-python cannot reach a driver ({type(exc).__name__}: {exc})"
+    devs = [p for p in ("/dev/nvidia0", "/dev/nvhost-ctrl-gpu") if os.path.exists(p)]
+    return bool(devs), (f"{devs[0]} exists" if devs else "no /dev/nvidia0 or Jetson GPU device node")
+
+
+def _probe() -> Optional[str]:
+    """TensorRT first (an import spec, nothing loaded), the GPU only where TensorRT exists."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return "tensorrt is not installed (pip install 'deploykit[trt]')"
+    try:
+        cuda_runtime()
+    except BackendUnavailable:
+        return "cuda-python is not installed (pip install 'deploykit[trt]')"
+    gpu, how = gpu_present()
+    return None if gpu else f"no GPU ({how})"
+
+
+register(Backend(
+    name="tensorrt", engine=f"{__name__}:TensorRTEngine", builder="deploykit.build.backends.tensorrt",
+    probe=_probe, summary="tensorrt is importable and a GPU is present", device="GPU", priority=30,
+    suffixes=(".plan", ".engine"),
+    bench=(BenchVariant("trt-fp32", {}), BenchVariant("trt-fp16", {"fp16": True}),
+           BenchVariant("trt-int8", {"int8": True}))))

@@ -18,15 +18,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import __version__, artifact_set, atomic, manifest as mf
-from ..errors import BackendUnavailable, require
-from .build_engine import BuildOptions, BuildResult, UnsupportedPrecision, register_builder
+from ... import __version__, artifact_set, atomic, manifest as mf
+from ...errors import BackendUnavailable, require
+from ..build_engine import BuildOptions, BuildResult, UnsupportedPrecision, calibrate
 
 FP16_ON_OPENVINO = ("--fp16 is not an OpenVINO CPU precision here: the CPU plugin's half precision is bf16; "
                     "use --bf16 on a CPU with AVX512_BF16/AMX, or build FP16 with --backend tensorrt")
 
 
-def preflight_openvino(opt: BuildOptions) -> None:
+def preflight(opt: BuildOptions) -> None:
     """Refuse what OpenVINO's CPU plugin cannot build, before any export or calibration work."""
     ov = require("openvino", "openvino")
     if opt.fp16:
@@ -38,21 +38,23 @@ def preflight_openvino(opt: BuildOptions) -> None:
                                    "emulate it slowly; build --backend openvino without --bf16 (fp32) or --int8")
 
 
-@register_builder("openvino")
-def build_openvino(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path) -> BuildResult:
-    """FP32/BF16: the exported ONNX under an OpenVINO manifest; INT8: the calibrated S8S8 Q/DQ model."""
+def build(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path, calibration=None) -> BuildResult:
+    """FP32/BF16: the exported ONNX under an OpenVINO manifest; INT8: the calibrated S8S8 Q/DQ model.
+
+    Args:
+        calibration: a CalibrationResult already made in `out_dir` to reuse (`--backend auto` calibrates once).
+    """
     require("openvino", "openvino")
-    preflight_openvino(opt)
+    preflight(opt)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not opt.int8:
         return package_openvino(onnx_path, onnx_path, man, "bf16" if opt.bf16 else "fp32", out_dir)
-    from ..calib import QdqFromOnnx
-
-    cal = QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
-                      sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress)(out_dir)
+    cal = calibration or calibrate(onnx_path, opt, out_dir)
     res = package_openvino(cal.paths["s8s8"], onnx_path, mf.read(mf.manifest_path_for(cal.paths["s8s8"])), "int8",
                            out_dir)
-    res.extras.update(cal.paths)
+    if calibration is None:  # its own calibration's files belong to this build; a shared one's to the first build
+        res.extras.update(cal.paths)
+    res.calibration = cal
     return res
 
 

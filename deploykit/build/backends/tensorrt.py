@@ -32,10 +32,10 @@ from typing import Optional
 import re
 from typing import Mapping
 
-from .. import __version__, atomic, manifest as mf
-from ..errors import BackendUnavailable, BadInputError, DeploykitError
-from ..runtime.tensorrt_backend import capture_logger, gpu_identity, import_tensorrt, version_triple
-from .build_engine import BuildOptions, BuildResult, Precision, fp16_keep_list, register_builder
+from ... import __version__, atomic, manifest as mf
+from ...errors import BackendUnavailable, BadInputError, DeploykitError
+from ...runtime.backends.tensorrt import capture_logger, gpu_identity, import_tensorrt, version_triple
+from ..build_engine import BuildOptions, BuildResult, Precision, calibrate
 
 
 class TrtBuildError(DeploykitError):
@@ -286,20 +286,45 @@ def _build_plan(trt, plan: BuildPlan, onnx_path: Path, plan_path: Path, *, works
     return rep
 
 
+def fp16_keep_list(opt_onnx: Path, man: dict, opt: BuildOptions) -> tuple[list[str], str]:
+    """Tensors to keep FP32 in an FP16 graph: given, or the FP16 range audit on calibration data.
+
+    Returns:
+        (tensor names, how they were found)
+    """
+    if opt.keep_fp32_tensors is not None:
+        return list(opt.keep_fp32_tensors), "given"
+    from ...calib import sources
+    from ..fp16 import audit_keep_list
+
+    data = list(sources.batches(sources.open_source(opt.calib_data, man, seed=opt.seed), min(opt.calib_samples, 16),
+                                progress=opt.progress, label="FP16 range audit"))
+    return audit_keep_list(opt_onnx, data)
+
+
 def _node_names(onnx_path: Path) -> frozenset:
     import onnx
 
     return frozenset(n.name for n in onnx.load(str(onnx_path), load_external_data=False).graph.node)
 
 
-@register_builder("tensorrt")
-def build_tensorrt(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path) -> BuildResult:
-    """Build a TensorRT plan (see the module table). NOT EXECUTED on machines without a GPU."""
+def preflight(opt: BuildOptions) -> None:
+    """Refuse before any export or calibration work: TensorRT missing (naming the extra), or what
+    `plan_build` refuses for this TensorRT (BF16, FP32 on DLA, the flag path on 11)."""
+    plan_build(import_tensorrt().__version__, opt.precision, opt.trt_path, dla=opt.dla_core is not None)
+
+
+def build(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path, calibration=None) -> BuildResult:
+    """Build a TensorRT plan (see the module table). NOT EXECUTED on machines without a GPU.
+
+    Args:
+        calibration: unused by `--backend auto` (it shares calibrations between CPU backends only); a
+            TensorRT build calibrates itself, so its cache names this TensorRT version.
+    """
     trt = import_tensorrt()
-    from ..calib import QdqFromOnnx
-    from ..calib.qdq import optimize_for_quantization
-    from ..calib.ranges import Ranges
-    from .fp16 import Fp16FromOnnx
+    from ...calib.qdq import optimize_for_quantization
+    from ...calib.ranges import Ranges
+    from ..fp16 import Fp16FromOnnx
 
     gpu = gpu_identity(0)
     plan = plan_build(trt.__version__, opt.precision, opt.trt_path, dla=opt.dla_core is not None)
@@ -310,9 +335,7 @@ def build_tensorrt(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path)
     amax = None
     fp32_nodes: frozenset = frozenset()
     if opt.int8:
-        cal = QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
-                          sensitivity=opt.sensitivity, trt_version=trt.__version__, seed=opt.seed,
-                          progress=opt.progress)(out_dir)
+        cal = calibrate(onnx_path, opt, out_dir, trt_version=trt.__version__)
         extras.update(cal.paths)
         amax = {k: r.amax for k, r in Ranges.load(cal.paths["ranges"]).tensors.items()}
         engine["calibration"] = cal.engine_entry["calibration"]
