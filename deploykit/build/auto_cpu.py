@@ -65,7 +65,7 @@ def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, second
     `worst` holds, per gate of the precision's output thresholds, the worst value over the outputs.
     """
     from ..runtime import Engine
-    from ..verify.bench import time_interleaved
+    from ..verify.timing import time_interleaved
     from ..verify.compare import signal_stats
     from ..verify.engine_compare import run_samples, sample_inputs
     from ..verify.gates import gates_for

@@ -7,7 +7,7 @@
 
 The model is exported once without patches; each variant is that graph with its patches applied
 (`PatchedOnnx`), run on the same seeded input. Variants are timed in interleaved rounds on the same
-machine in the same run (`bench.time_interleaved`), and compared by ratio to the baseline, so the
+machine in the same run (`timing.time_interleaved`), and compared by ratio to the baseline, so the
 drift of a shared machine affects them alike.
 """
 
@@ -23,7 +23,8 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import BadInputError
-from .bench import _ort_runner, time_interleaved
+from .bench import _engine_runner
+from .timing import time_interleaved
 
 
 @dataclasses.dataclass
@@ -143,7 +144,7 @@ def bench_patch_variants(name: str, variants: Mapping[str, Sequence[str]], *, ba
             graph = onnx.load(str(path)).graph
             facts[label] = ([a["name"] for a in result.applied], len(graph.node),
                             sum(n.op_type == "Conv" for n in graph.node))
-            runners[label] = _ort_runner(path, threads)
+            runners[label] = _engine_runner(path, threads)
             for _ in range(warmup):
                 runners[label](feeds)
         env = environment()
