@@ -9,7 +9,7 @@ from deploykit.export import patches
 from deploykit.export.patches import PatchError, apply_patches, register_patch
 from patch_helpers import init, make_model, ops, run, vi
 
-PASSES = ["static-split", "pixelshuffle", "gem-fp16", "focal-fold", "grouped-parts", "cleanup"]
+PASSES = ["static-split", "pixelshuffle", "gem-fp16", "focal-fold", "relation-split", "grouped-parts", "cleanup"]
 
 
 def test_names_in_pipeline_order():
