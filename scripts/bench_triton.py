@@ -135,6 +135,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def _p99(t: BackendTiming) -> str:
+    return f"{t.pct(99):.2f}" + ("" if t.samples >= 100 else "*")
+
+
 def _markdown(args, engine_path, spec, timing, levels, load0, load1) -> str:
     env = ", ".join(f"{k} {v}" for k, v in _environment().items())
     cmd = ".venv-serve/bin/python scripts/bench_triton.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -147,10 +151,12 @@ def _markdown(args, engine_path, spec, timing, levels, load0, load1) -> str:
              "|---:|---:|---:|---:|---:|---:|---:|"]
     for c in levels:
         a, b = timing["in-process", c], timing["triton", c]
-        lines.append(f"| {c} | {a.pct(50):.2f} / {a.pct(99):.2f} | {a.throughput:.1f} | {b.pct(50):.2f} / "
-                     f"{b.pct(99):.2f} | {b.throughput:.1f} | {b.throughput / a.throughput:.2f}x | "
+        lines.append(f"| {c} | {a.pct(50):.2f} / {_p99(a)} | {a.throughput:.1f} | {b.pct(50):.2f} / "
+                     f"{_p99(b)} | {b.throughput:.1f} | {b.throughput / a.throughput:.2f}x | "
                      f"{b.pct(50) / a.pct(50):.2f}x |")
     lines += ["", f"_samples per cell: {', '.join(f'{m} c{c} {t.samples}' for (m, c), t in timing.items())}_"]
+    if any(t.samples < 100 for t in timing.values()):
+        lines += ["", "_* p99 from fewer than 100 samples: an estimate; run longer (--seconds) for a tail._"]
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,10 @@ def http_infer(url, x):
     c = th.InferenceServerClient(url)
     i = th.InferInput("sils", list(x.shape), "FP32")
     i.set_data_from_numpy(x)
-    return c.infer("gaitset", [i]).as_numpy("embeddings")
+    try:
+        return c.infer("gaitset", [i]).as_numpy("embeddings")
+    finally:
+        c.close()  # an open keep-alive connection holds the server's shutdown for 30 s
 
 
 with open(repo.parent / "server.log", "wb") as log, Server(repo, log=log) as srv:
@@ -83,7 +86,29 @@ with open(repo.parent / "server.log", "wb") as log, Server(repo, log=log) as srv
     report["malformed"] = bad
     report["after_malformed_equal"] = bool(np.array_equal(http_infer(srv.http_url, xs[0]), refs[0]))
 
-    # reload: unload + load while serving; then answers must be unchanged
+    # reload while a client keeps sending: load_model on a loaded model swaps in a new copy, the old one
+    # answering until it is ready, so no request may fail (bounded: at most 200 calls, 120 s)
+    import threading
+    import time
+
+    done, during = threading.Event(), {"calls": 0, "errors": 0, "diffs": 0}
+
+    def keep_sending():
+        t0 = time.monotonic()
+        while during["calls"] < 200 and time.monotonic() - t0 < 120 and not (done.is_set() and during["calls"] >= 3):
+            try:
+                during["diffs"] += not np.array_equal(http_infer(srv.http_url, xs[2]), refs[2])
+            except Exception:
+                during["errors"] += 1
+            during["calls"] += 1
+
+    sender = threading.Thread(target=keep_sending)
+    sender.start()
+    g.load_model("gaitset")
+    done.set()
+    sender.join()
+    report["reload_during"] = during
+    # and a full unload + load: answers unchanged afterwards
     g.unload_model("gaitset")
     g.load_model("gaitset")
     report["after_reload_equal"] = bool(np.array_equal(http_infer(srv.http_url, xs[1]), refs[1]))

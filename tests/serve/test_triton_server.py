@@ -60,5 +60,10 @@ def test_malformed_requests_get_errors_and_server_keeps_serving(report):
     assert report["after_malformed_equal"] and report["after_reload_equal"]
 
 
+def test_reload_keeps_serving(report):
+    during = report["reload_during"]
+    assert during["calls"] >= 3 and during["errors"] == 0 and during["diffs"] == 0, during
+
+
 def test_no_port_left_behind(report):
     assert report["ports_closed_after"]
