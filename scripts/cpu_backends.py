@@ -74,11 +74,12 @@ def auto_engine(d: Path) -> tuple[Path, dict]:
     raise SystemExit(f"cpu_backends: no auto-chosen engine in {d / 'auto'}")
 
 
-def run_model(m: str, work: Path, duration: float, bf16: bool, fresh: bool) -> dict:
+def run_model(m: str, work: Path, duration: float, bf16: bool, fresh: bool, rebench_only: bool = False) -> dict:
     d = work / m
     done = d / "result.json"
     if done.exists() and not fresh:
-        return json.loads(done.read_text())
+        res = json.loads(done.read_text())
+        return rebench(res, d, duration) if rebench_only else res
     log: list[str] = []
     t0 = time.time()
     cal, held = [], []
@@ -106,15 +107,22 @@ def run_model(m: str, work: Path, duration: float, bf16: bool, fresh: bool) -> d
         pj = d / f"parity-{label.split()[0].lower()}.json"
         rc = sh(["deploykit", "parity", m, "--engine", str(eng[label]), *held, "--json", str(pj)], log, (0, 1))
         parity[label] = {"passed": rc == 0, "report": json.loads(pj.read_text())}
-    bj = d / "bench.json"
-    bmd = d / "bench.md"
-    bmd.unlink(missing_ok=True)
-    sh(["deploykit", "bench", m, *[str(p) for p in eng.values()], "--backends", "torch", "--threads", str(THREADS),
-        "--duration", str(duration), "--rounds", "5", "--warmup", "3", "--json", str(bj), "--markdown", str(bmd)], log)
     res = {"model": m, "labels": {k: str(p) for k, p in eng.items()}, "auto": auto_rec, "parity": parity,
-           "bench": json.loads(bj.read_text()), "bench_md": bmd.read_text(), "commands": log,
-           "minutes": (time.time() - t0) / 60, "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    done.write_text(json.dumps(res, indent=1))
+           "commands": log, "minutes": (time.time() - t0) / 60}
+    return rebench(res, d, duration)
+
+
+def rebench(res: dict, d: Path, duration: float) -> dict:
+    """The one interleaved bench of torch eager and every engine of `res`; stored in d/result.json."""
+    bj, bmd = d / "bench.json", d / "bench.md"
+    bmd.unlink(missing_ok=True)
+    log = [c for c in res["commands"] if not c.startswith("deploykit bench ")]
+    sh(["deploykit", "bench", res["model"], *res["labels"].values(), "--backends", "torch", "--threads",
+        str(THREADS), "--duration", str(duration), "--rounds", "5", "--warmup", "3", "--json", str(bj),
+        "--markdown", str(bmd)], log)
+    res.update(bench=json.loads(bj.read_text()), bench_md=bmd.read_text(), commands=log,
+               finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    (d / "result.json").write_text(json.dumps(res, indent=1))
     return res
 
 
@@ -261,6 +269,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=14.0, help="bench seconds per target (over 5 rounds)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/cpu_backends.md"))
     ap.add_argument("--fresh", action="store_true", help="redo models already done in --work")
+    ap.add_argument("--rebench", action="store_true", help="models already built in --work: redo only the bench")
     ap.add_argument("--report-only", action="store_true", help="rewrite the file from the models done so far")
     a = ap.parse_args()
     bf16 = bf16_here()
@@ -270,7 +279,7 @@ def main() -> None:
             if (a.work / m / "result.json").exists():
                 results.append(json.loads((a.work / m / "result.json").read_text()))
             continue
-        results.append(run_model(m, a.work, a.duration, bf16, a.fresh))
+        results.append(run_model(m, a.work, a.duration, bf16, a.fresh, a.rebench))
         try:  # the file after every model, so a long run leaves a usable partial file
             write_file(results, a.out, a.duration, bf16, [f"--duration {a.duration:g}"])
         except Exception as e:  # a report bug must not cost the measurements: rerun with --report-only

@@ -112,3 +112,23 @@ def test_bench_refuses_one_engine_twice(engines):
     out, fp32, _ = engines
     proc = _cli_without_torch("bench", str(fp32), str(fp32), "--iters", "1")
     assert proc.returncode == 2 and "more than once" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_lets_torch_threads_sleep_before_torch_loads(tmp_path):
+    # OpenMP reads OMP_WAIT_POLICY once, when torch loads it: the bench must set PASSIVE before the
+    # first `import torch` (spinning threads stalled torch 13x on the shared machine), and say so
+    code = (
+        "import os, sys, json\n"
+        "os.environ.pop('OMP_WAIT_POLICY', None)\n"
+        "seen = []\n"
+        "class Hook:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' and not seen: seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "sys.meta_path.insert(0, Hook())\n"
+        "from deploykit.verify.bench import run_bench\n"
+        "rep = run_bench(['gaitset'], ['torch'], frames=4, iters=1, rounds=1, warmup=0)\n"
+        "print(json.dumps({'seen': seen, 'env': rep.environment}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["seen"] == ["PASSIVE"] and got["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
