@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -144,15 +145,44 @@ def train_gait(args) -> None:
 
 
 def pck(pred_hm: np.ndarray, gt_kp: np.ndarray, input_hw, thr: float = 0.5) -> float:
-    """HRNet's training accuracy: argmax joints vs the truth, distance / (heatmap size / 10) < thr.
+    """HRNet's training accuracy (one definition: `verify.task_metrics.heatmap_pck`)."""
+    from deploykit.verify.task_metrics import heatmap_pck
 
-    pred_hm [n, 17, hh, hw], gt_kp [n, 17, 2] in input pixels -> share of joints within thr."""
-    n, j, hh, hw = pred_hm.shape
-    flat = pred_hm.reshape(n, j, -1).argmax(-1)
-    xy = np.stack([flat % hw, flat // hw], -1).astype(np.float64)
-    gt = gt_kp / np.array([input_hw[1] / hw, input_hw[0] / hh])
-    d = np.linalg.norm((xy - gt) / np.array([hw / 10, hh / 10]), axis=-1)
-    return float((d < thr).mean())
+    return heatmap_pck(pred_hm, gt_kp, input_hw, thr)
+
+
+def _size(text: Optional[str], default) -> tuple:
+    """'HxW' -> (h, w); None -> the registry's input size `default`."""
+    if text is None:
+        return tuple(int(v) for v in default)
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--input-size {text!r}: give HxW, e.g. 128x96") from None
+    return h, w
+
+
+def _pose_eval(net, ev_x, ev_kp, size) -> dict:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        hm = torch.cat([net(torch.from_numpy(ev_x[i:i + 8])) for i in range(0, len(ev_x), 8)]).numpy()
+    net.train()
+    return {"pck@0.5": pck(hm, ev_kp, size), "pck@0.2": pck(hm, ev_kp, size, 0.2)}
+
+
+def _hrnet_init(torch, net) -> None:
+    """Upstream `PoseHighResolutionNet.init_weights` without a pretrained file: conv and deconv weights
+    N(0, 0.001), biases 0, BatchNorm 1/0. PyTorch's default init starts the heatmaps at MSE ~6 instead
+    of ~0.002 and the first hundred steps go to undoing it."""
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            torch.nn.init.normal_(m.weight, std=0.001)
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_parameters()
 
 
 def train_pose(args) -> None:
@@ -161,15 +191,14 @@ def train_pose(args) -> None:
     from deploykit.synth import heatmap_targets, pose_figures
 
     net = models.build(args.model).train()
-    for m in net.modules():  # the registry randomises BatchNorm for parity work; train from the usual init
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_parameters()
-    spec = models.spec(args.model)
-    size = tuple(spec.input_specs()[0].shape[2:])  # the registry's input (h, w): no override needed
+    _hrnet_init(torch, net)
+    size = _size(args.input_size, models.spec(args.model).input_specs()[0].shape[2:])  # HRNet is fully conv
     ev_x, ev_kp, _ = pose_figures(args.eval_ids, seed=1000, size=size)
     with torch.no_grad():
         hm_hw = tuple(net(torch.from_numpy(ev_x[:1])).shape[2:])
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.steps * 0.8)], 0.1)
+    curve = [{"step": 0, **_pose_eval(net, ev_x, ev_kp, size)}]
     start, step = time.time(), 0
     while step < args.steps:
         if _out_of_time(start, step, args):
@@ -180,16 +209,117 @@ def train_pose(args) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         step += 1
         if step % args.log_every == 0 or step == args.steps:
             print(f"step {step}/{args.steps} mse {loss.item():.6f} {time.time() - start:.0f} s", flush=True)
+        if step % args.eval_every == 0 and step < args.steps:
+            curve.append({"step": step, "seconds": round(time.time() - start), **_pose_eval(net, ev_x, ev_kp, size)})
+            print(f"held-out at step {step}: {curve[-1]}", flush=True)
+            _save(net, step, args, _pose_meta(curve, size, hm_hw, args, partial=True), layout="state_dict")
+    curve.append({"step": step, "seconds": round(time.time() - start), **_pose_eval(net, ev_x, ev_kp, size)})
+    net.eval()
+    print(f"held-out ({args.eval_ids} figures, seed 1000, input {size[0]}x{size[1]}): {curve[-1]}", flush=True)
+    _save(net, step, args, _pose_meta(curve, size, hm_hw, args, partial=False), layout="state_dict")
+
+
+def _pose_meta(curve, size, hm_hw, args, partial: bool) -> dict:
+    return {"task": "deploykit.synth.pose_figures", "heldout": {k: v for k, v in curve[-1].items() if k.startswith("pck")},
+            "heldout_protocol": {"num": args.eval_ids, "seed": 1000}, "curve": curve, "input_size": list(size),
+            "heatmap_size": list(hm_hw), "partial": partial}
+
+
+# Held-out protocol of the re-ID proxy: other identities (seed 1000), query = camera 0, gallery =
+# camera 1 (cross-camera, as Market-1501), cosine distance of `feat` (RGA's test feature).
+REID_EVAL = dict(num_ids=32, imgs_per_id=4, seed=1000)
+
+
+def _reid_embed(net, x) -> np.ndarray:
+    import torch
+
     net.eval()
     with torch.no_grad():
-        hm = torch.cat([net(torch.from_numpy(ev_x[i:i + 8])) for i in range(0, len(ev_x), 8)]).numpy()
-    res = {"pck@0.5": pck(hm, ev_kp, size), "pck@0.2": pck(hm, ev_kp, size, 0.2)}
-    print(f"held-out ({args.eval_ids} figures, seed 1000): " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()),
+        emb = torch.cat([net(torch.from_numpy(x[i:i + 16]))[1] for i in range(0, len(x), 16)]).numpy()
+    net.train()
+    return emb
+
+
+def reid_rank1(emb: np.ndarray, ids: np.ndarray, cams: np.ndarray) -> dict:
+    """Rank-1 / mAP of embeddings [n, c]: queries = camera 0, gallery = the other cameras, cosine distance."""
+    from deploykit.runtime.match import distance, evaluate
+
+    q = cams == 0
+    res = evaluate(distance(emb[q], emb[~q], "cosine"), ids[q], ids[~q], cams[q], cams[~q])
+    return {"rank1": float(res["cmc"][0]), "mAP": float(res["mAP"])}
+
+
+def batch_hard_triplet(emb, labels, margin: float = 0.3):
+    """Batch-hard triplet on Euclidean distance (hardest positive and negative per anchor), margin 0.3.
+    emb [n, c] float32, labels [n] int64 -> scalar."""
+    import torch
+
+    d = torch.cdist(emb, emb).clamp_min(1e-9)  # [n, n]
+    same = labels[:, None] == labels[None, :]
+    hardest_pos = (d * same).max(1).values
+    hardest_neg = d.masked_fill(same, float("inf")).min(1).values
+    return torch.relu(hardest_pos - hardest_neg + margin).mean()
+
+
+def train_reid(args) -> None:
+    torch = _setup(args.seed, args.threads)
+    from deploykit import models
+    from deploykit.synth import reid_persons
+
+    t0 = time.time()
+    size = _size(args.input_size, models.spec(args.model).input_specs()[0].shape[2:])
+    x, ids, _ = reid_persons(args.train_ids, args.seqs_per_id, seed=args.seed, size=size)
+    ev_x, ev_ids, ev_cams = reid_persons(**dict(REID_EVAL, num_ids=args.eval_ids), size=size)
+    print(f"data: train {x.shape} ({args.train_ids} ids), held-out {ev_x.shape} in {time.time() - t0:.0f} s",
           flush=True)
-    _save(net, step, args, {"task": "deploykit.synth.pose_figures", "heldout": res}, layout="state_dict")
+    torch.manual_seed(args.seed)
+    # the upstream classifier size (767 = CUHK03) is kept so the checkpoint loads with the registry's config;
+    # labels use the first train_ids classes
+    net = models.build(args.model, height=size[0], width=size[1]).train()
+    baseline = reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)
+    print(f"held-out random weights: {baseline}", flush=True)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.steps * 0.7)], 0.1)
+    rng = np.random.default_rng(args.seed + 1)
+    by_id = [np.flatnonzero(ids == i) for i in range(args.train_ids)]
+    curve, start, step = [{"step": 0, **baseline}], time.time(), 0
+    while step < args.steps:
+        if _out_of_time(start, step, args):
+            break
+        who = rng.choice(args.train_ids, args.p, replace=False)
+        idx = np.concatenate([rng.choice(by_id[i], args.k, replace=False) for i in who])
+        xb = torch.from_numpy(x[idx])
+        if step % 2:  # horizontal flip, RGA's training augmentation
+            xb = xb.flip(-1)
+        y = torch.from_numpy(ids[idx])
+        feat_pre_bn, feat = net(xb)
+        loss_t = batch_hard_triplet(feat_pre_bn, y)
+        loss_c = torch.nn.functional.cross_entropy(net.cls(feat), y)  # BNNeck: CE on the post-BN feature
+        opt.zero_grad()
+        (loss_t + args.ce * loss_c).backward()
+        opt.step()
+        sched.step()
+        step += 1
+        if step % args.log_every == 0 or step == args.steps:
+            print(f"step {step}/{args.steps} triplet {loss_t.item():.4f} ce {loss_c.item():.3f} "
+                  f"{time.time() - start:.0f} s", flush=True)
+        if step % args.eval_every == 0 and step < args.steps:
+            curve.append({"step": step, "seconds": round(time.time() - start),
+                          **reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)})
+            print(f"held-out at step {step}: {curve[-1]}", flush=True)
+    res = reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)
+    curve.append({"step": step, "seconds": round(time.time() - start), **res})
+    print(f"held-out ({args.eval_ids} ids, seed 1000, query cam 0 vs gallery cam 1, chance "
+          f"{1.0 / args.eval_ids:.3f}): {res}", flush=True)
+    net.eval()
+    _save(net, step, args, {"task": "deploykit.synth.reid_persons", "heldout": res, "heldout_random_weights": baseline,
+                            "heldout_protocol": dict(REID_EVAL, num_ids=args.eval_ids), "curve": curve,
+                            "input_size": list(size)}, layout="state_dict")
+    print(f"total {time.time() - t0:.0f} s", flush=True)
 
 
 def _save(net, step: int, args, extra: dict, layout: str = "model") -> None:
@@ -216,9 +346,15 @@ def _plain(x):
     return x if isinstance(x, (str, int, float, bool)) else str(x)
 
 
-FAMILIES = {"gait": train_gait, "pose": train_pose}
-DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=200, lr=1e-3),
-            "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=2000, lr=1e-3)}
+FAMILIES = {"gait": train_gait, "pose": train_pose, "reid": train_reid}
+# threads: 2 for the committed gait proxy (its reproducibility); 1 for the image models, which ran
+# 5x faster single-threaded than with 2 OpenMP threads on the shared 2-core machine
+DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=200, lr=1e-3, threads=2, seqs_per_id=6,
+                         train_ids=48, eval_ids=GAIT_EVAL["num_ids"], p=6, k=3),
+            "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=450, lr=1e-3, threads=1,
+                         eval_ids=64, p=8, k=1, input_size="128x96"),
+            "reid": dict(model="rga", out="proxies/rga-proxy.pth", steps=200, lr=3e-4, threads=1, train_ids=64,
+                         seqs_per_id=8, eval_ids=REID_EVAL["num_ids"], p=4, k=4, input_size="192x96")}
 
 
 def main(argv=None) -> None:
@@ -230,14 +366,16 @@ def main(argv=None) -> None:
     ap.add_argument("--minutes", type=float, default=30.0, help="wall-time cap (default 30)")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2; part of reproducibility)")
-    ap.add_argument("--train-ids", type=int, default=48)
-    ap.add_argument("--seqs-per-id", type=int, default=6)
-    ap.add_argument("--p", type=int, default=6, help="identities per batch (default 6)")
-    ap.add_argument("--k", type=int, default=3, help="sequences per identity in a batch (default 3)")
+    ap.add_argument("--threads", type=int, help="torch threads (gait 2, pose/reid 1; part of reproducibility)")
+    ap.add_argument("--input-size", help="pose/reid: network input HxW (pose default 128x96, reid 192x96)")
+    ap.add_argument("--train-ids", type=int, help="training identities (gait 48, reid 64)")
+    ap.add_argument("--seqs-per-id", type=int, help="sequences (gait 6) or images (reid 8) per training identity")
+    ap.add_argument("--p", type=int, help="identities per batch (gait 6, reid 4; pose: images = p x k, 8)")
+    ap.add_argument("--k", type=int, help="samples per identity in a batch (gait 3, reid 4)")
     ap.add_argument("--train-frames", type=int, default=6, help="frames per training clip (default 6)")
     ap.add_argument("--train-views", default="90", help="gait: training views, comma-separated (default 90)")
-    ap.add_argument("--eval-ids", type=int, default=GAIT_EVAL["num_ids"], help="held-out identities (default 24)")
+    ap.add_argument("--eval-ids", type=int, help="held-out identities (gait 24, reid 32) or figures (pose 64)")
+    ap.add_argument("--eval-every", type=int, default=50, help="pose/reid: held-out metric every N steps (50)")
     ap.add_argument("--ce", type=float, default=1.0, help="cross-entropy weight (default 1)")
     ap.add_argument("--log-every", type=int, default=10)
     args = ap.parse_args(argv)

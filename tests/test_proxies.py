@@ -89,3 +89,102 @@ def test_train_proxy_is_deterministic(tmp_path):
         outs.append(torch.load(out, weights_only=True)["model"])
     assert outs[0].keys() == outs[1].keys()
     assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
+
+
+def _proxy_manifest(name: str, task: str, hw=None) -> dict:
+    from deploykit import models
+
+    spec = models.spec(name) if hw is None else models.spec(name).at_input_size(*hw)
+    return {"model": {"name": name, "family": spec.family}, "inputs": [s.to_json() for s in spec.input_specs(2, 4)],
+            "preprocess": dict(spec.preprocess), "postprocess": dict(spec.postprocess),
+            "weights": {"source": "checkpoint", "proxy": {"task": task}}}
+
+
+@pytest.mark.parametrize("name,task,hw,per_id", [
+    ("gaitset", "deploykit.synth.walkers", None, 3),
+    ("rga", "deploykit.synth.reid_persons", (192, 96), 4),
+    ("hrnet-w32", "deploykit.synth.pose_figures", (128, 96), 1),
+])
+def test_heldout_of_a_proxy_is_its_family_task_with_truth(name, task, hw, per_id):
+    from deploykit.verify.heldout import heldout_feeds
+
+    man = _proxy_manifest(name, task, hw)
+    held = heldout_feeds(man, 8, 1000)
+    shape = tuple(man["inputs"][0]["shape"])
+    assert all(tuple(next(iter(b.values())).shape) == shape for b in held.batches)
+    assert held.n == (8 // per_id) * per_id // 2 * 2 and task in held.source
+    if per_id > 1:  # identities: per_id samples each, from 1000 on (other ids than training's)
+        assert held.labels is not None and held.keypoints is None
+        assert list(np.unique(held.labels, return_counts=True)[1]) == [per_id] * (held.n // per_id)
+        assert held.labels.min() == 1000
+    else:  # pose: the true joints, inside the input crop
+        assert held.labels is None and held.keypoints.shape == (held.n, 17, 2)
+        assert (held.keypoints >= 0).all() and (held.keypoints[..., 0] < shape[3]).all()
+
+
+def test_heldout_names_an_unknown_proxy_task():
+    from deploykit.errors import BadInputError
+    from deploykit.verify.heldout import heldout_feeds
+
+    with pytest.raises(BadInputError, match="proxy task"):
+        heldout_feeds(_proxy_manifest("gaitset", "deploykit.synth.nothing"), 4, 1000)
+
+
+def test_input_size_follows_into_specs_records_and_config():
+    from deploykit import models
+    from deploykit.errors import BadInputError
+
+    pose = models.spec("hrnet-w32").at_input_size(128, 96)
+    assert pose.input_specs()[0].shape == (1, 3, 128, 96) and "128, 96" in pose.inputs[0].meaning
+    assert list(pose.preprocess["size_hw"]) == [128, 96] and list(pose.postprocess["heatmap_hw"]) == [32, 24]
+    reid = models.spec("rga").at_input_size(192, 96)
+    assert (reid.default_config["height"], reid.default_config["width"]) == (192, 96)
+    with pytest.raises(BadInputError, match="fixed"):
+        models.spec("gaitset").at_input_size(64, 64)
+    with pytest.raises(BadInputError, match="multiples of 32"):
+        models.spec("hrnet-w32").at_input_size(100, 96)
+
+
+def test_export_takes_the_input_size_a_proxy_checkpoint_records(tmp_path):
+    import torch
+
+    from deploykit.errors import BadInputError
+    from deploykit.export import OnnxFromModel
+
+    ckpt = tmp_path / "p.pth"  # only the metadata matters here: the specs are asked before any weights load
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "proxy": {"input_size": [128, 96]}}, ckpt)
+    assert OnnxFromModel("hrnet-w32", checkpoint=str(ckpt)).input_specs()[0].shape == (1, 3, 128, 96)
+    assert OnnxFromModel("hrnet-w32", input_size=(128, 96)).input_specs()[0].shape == (1, 3, 128, 96)
+    with pytest.raises(BadInputError, match="trained at 128x96"):
+        OnnxFromModel("hrnet-w32", checkpoint=str(ckpt), input_size=(256, 192)).input_specs()
+
+
+def test_heatmap_pck_counts_joints_within_the_threshold():
+    from deploykit.synth import heatmap_targets
+    from deploykit.verify.task_metrics import heatmap_pck
+
+    kp = np.random.default_rng(0).uniform(8, 88, (3, 17, 2)).astype(np.float32)
+    hm = heatmap_targets(kp, (128, 96), (32, 24))
+    assert heatmap_pck(hm, kp, (128, 96)) == 1.0  # argmax of the target is within rounding of the truth
+    # thr 0.5 = 1.2 heatmap px at width 24: a shift of 4 heatmap px (16 input px) must miss
+    assert heatmap_pck(hm, kp + 16, (128, 96)) == 0.0
+
+
+@pytest.mark.slow  # two 2-step trainings of each image model: minutes on a loaded 2-core machine
+@pytest.mark.parametrize("family,extra", [
+    ("pose", ["--eval-ids", "2", "--p", "2"]),
+    ("reid", ["--train-ids", "3", "--seqs-per-id", "2", "--p", "2", "--k", "2", "--eval-ids", "2"]),
+])
+def test_image_proxy_training_is_deterministic(tmp_path, family, extra):
+    import torch
+
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"{family}{k}.pth"
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_proxy.py"), family, "--steps", "2",
+                               "--log-every", "1", *extra, "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        raw = torch.load(out, weights_only=True)
+        assert raw["proxy"]["input_size"] and raw["proxy"]["curve"]
+        outs.append(raw["state_dict"])
+    assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])

@@ -19,10 +19,13 @@ from ._common import _err, _say_applied, _warn, _selected_patches, handle_errors
               help="Dynamic batch axis 1..MAX (frame axis stays static); checked in ONNX Runtime at 1 and MAX.")
 @click.option("--opt-batch", type=int, default=None, metavar="K",
               help="With --dynamic-batch: the optimization profile's opt batch (default MAX).")
+@click.option("--input-size", default=None, metavar="HxW",
+              help="Image input size other than upstream's (hrnet-w32/w48, rga), e.g. 128x96; default upstream's, "
+                   "or the size a proxy checkpoint was trained at.")
 @patch_options
 @handle_errors
 def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch, dynamic_batch, opt_batch,
-           patch_names, no_patch) -> None:
+           input_size, patch_names, no_patch) -> None:
     """Export model NAME to static-shape ONNX plus a manifest (atomic writes).
 
     The default graph patches for TensorRT are applied (the manifest lists those that matched);
@@ -34,7 +37,7 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
 
     stage = OnnxFromModel(name, checkpoint=checkpoint, batch=batch, frames=frames, opset=opset, seed=seed,
                           allow_mismatch=allow_mismatch, patches=_selected_patches(patch_names, no_patch),
-                          dynamic_batch=dynamic_batch, opt_batch=opt_batch)
+                          dynamic_batch=dynamic_batch, opt_batch=opt_batch, input_size=_hw(input_size))
     if opt_batch is not None and dynamic_batch is None:
         from ..errors import BadInputError
 
@@ -52,6 +55,19 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
     prof = result.manifest.get("dynamic_batch")
     dyn = f"; dynamic batch {prof['min']}..{prof['max']} (opt {prof['opt']})" if prof else ""
     click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}{dyn}")
+
+
+def _hw(text):
+    """'HxW' -> (h, w), None -> None."""
+    if text is None:
+        return None
+    from ..errors import BadInputError
+
+    try:
+        h, w = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise BadInputError(f"--input-size {text!r} is not HxW; give e.g. 128x96") from None
+    return h, w
 
 
 def _warn_mismatch(man: dict) -> None:

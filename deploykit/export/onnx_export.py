@@ -46,6 +46,9 @@ class OnnxFromModel:
         dynamic_batch: make axis 0 dynamic up to this size (`export/dynamic_batch.py`); the specs then
             hold this batch and the manifest a `dynamic_batch` profile; None (default) = static.
         opt_batch: the profile's optimum batch; default `dynamic_batch`.
+        input_size: image input (h, w) other than the registry's (`ModelSpec.at_input_size`: HRNet,
+            RGA); default None = the registry's, or the size a proxy checkpoint records it was
+            trained at (`checkpoints.read_proxy_meta`).
         frames: static frame count for gait models; default the spec's (30).
         opset: ONNX opset; default 17.
         seed: seed of the random weights; default 0.
@@ -67,6 +70,30 @@ class OnnxFromModel:
     patches: Optional[Sequence[str]] = None
     dynamic_batch: Optional[int] = None
     opt_batch: Optional[int] = None
+    input_size: Optional[tuple[int, int]] = None
+
+    def spec(self):
+        """The registry's spec at this export's input size (`input_size`, else the proxy checkpoint's)."""
+        from .. import models
+
+        spec = models.spec(self.name)
+        hw = self._input_size()
+        return spec if hw is None else spec.at_input_size(*hw)
+
+    def _input_size(self) -> Optional[tuple[int, int]]:
+        trained = None
+        if isinstance(self.checkpoint, (str, os.PathLike)) and os.path.isfile(self.checkpoint):
+            if "_trained_size" not in self.__dict__:  # one read of the file, however often the specs are asked
+                from ..models.checkpoints import read_proxy_meta
+
+                size = (read_proxy_meta(self.checkpoint) or {}).get("input_size")
+                self.__dict__["_trained_size"] = tuple(int(v) for v in size) if size else None
+            trained = self.__dict__["_trained_size"]
+        given = None if self.input_size is None else tuple(int(v) for v in self.input_size)
+        if given and trained and given != trained:
+            raise BadInputError(f"{self.name}: --input-size {given[0]}x{given[1]} but {self.checkpoint} was trained "
+                                f"at {trained[0]}x{trained[1]}; drop --input-size (the checkpoint's size is used)")
+        return given or trained
 
     def _profile(self) -> Optional[dict]:
         if self.dynamic_batch is None:
@@ -80,10 +107,8 @@ class OnnxFromModel:
         return prof
 
     def input_specs(self) -> list[TensorSpec]:
-        from .. import models
-
         prof = self._profile()
-        return models.spec(self.name).input_specs(prof["max"] if prof else self.batch, self.frames)
+        return self.spec().input_specs(prof["max"] if prof else self.batch, self.frames)
 
     def validate(self) -> list[TensorSpec]:
         """Check name, shapes, opset and the checkpoint file before any work; return the input specs."""
@@ -111,12 +136,13 @@ class OnnxFromModel:
         from .. import models
         from ..models.factory import reference_model
 
-        spec = models.spec(self.name)
+        spec = self.spec()
         specs = self.validate()
+        overrides = {**self.overrides, **{k: spec.default_config[k] for k in spec.input_size_keys or ()}}
         # The stage is opened before any heavy work: an unwritable --out fails in a second, not after the export.
         with artifact_set.staged(out_dir, self.name) as (stage, final):
             model, weights = reference_model(self.name, seed=self.seed, checkpoint=self.checkpoint,
-                                             allow_mismatch=self.allow_mismatch, **self.overrides)
+                                             allow_mismatch=self.allow_mismatch, **overrides)
             feeds = spec.sample_inputs(specs, seed=self.seed)
             args = tuple(torch.from_numpy(feeds[s.name]) for s in specs)
             with torch.no_grad():
@@ -132,7 +158,7 @@ class OnnxFromModel:
                 from . import dynamic_batch
 
                 dynamic_batch.verify(onnx_path, self.name, feeds)
-            man = self._manifest(spec, specs, outputs, weights, onnx_path, torch, onnx, applied)
+            man = self._manifest(spec, specs, outputs, weights, onnx_path, torch, onnx, applied, overrides)
             mf.write(man_path, man)
             artifact_set.fault_point("export:manifest-written")
         onnx_path, man_path = final(onnx_path), final(man_path)
@@ -178,11 +204,12 @@ class OnnxFromModel:
         onnx.save(model, str(path))
         return [a.to_json() for a in applied]
 
-    def _manifest(self, spec, specs, outputs, weights, path: Path, torch, onnx, applied: list) -> dict[str, Any]:
+    def _manifest(self, spec, specs, outputs, weights, path: Path, torch, onnx, applied: list,
+                  overrides: dict) -> dict[str, Any]:
         model_entry = spec.manifest_entry()
         from ..models.registry import resolve_config
 
-        model_entry["config"] = resolve_config(self.name, **self.overrides)
+        model_entry["config"] = resolve_config(self.name, **overrides)
         return {
             "model": model_entry,
             "weights": weights,

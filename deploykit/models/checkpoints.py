@@ -75,6 +75,17 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return _unwrap(obj, p)
 
 
+def read_proxy_meta(path: str | os.PathLike) -> Optional[dict]:
+    """The `proxy` metadata a `scripts/train_proxy.py` checkpoint carries beside its state dict
+    (task, steps, held-out metric, input size), or None for any other file (or one torch cannot read)."""
+    try:
+        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001  (read_state_dict reports unreadable files; this only looks)
+        return None
+    meta = obj.get("proxy") if isinstance(obj, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
 def _is_safetensors(p: Path) -> bool:
     """safetensors layout: an 8-byte little-endian header length, then a JSON header starting with '{'."""
     try:

@@ -82,6 +82,10 @@ def calibrate_norm_stats(model: torch.nn.Module, *inputs: torch.Tensor) -> None:
         model.eval()
 
 
+# what a manifest keeps of a proxy checkpoint's metadata (scripts/train_proxy.py)
+PROXY_KEYS = ("what", "task", "steps", "seed", "heldout", "input_size")
+
+
 def reference_model(name: str, *, seed: int = 0,
                     checkpoint: Optional[str | os.PathLike | Mapping[str, str | os.PathLike]] = None,
                     allow_mismatch: bool = False, **overrides: Any) -> tuple[torch.nn.Module, dict]:
@@ -110,8 +114,12 @@ def reference_model(name: str, *, seed: int = 0,
         files = [{"prefix": p, "path": os.fspath(f), "sha256": sha256_file(f)} for p, f in checkpoint.items()]
         return model.eval(), {"source": "checkpoint", "files": files, "load_report": report.describe()}
     report = checkpoints.load_checkpoint(model, checkpoint, adapt=s.adapt_checkpoint, allow_mismatch=allow_mismatch)
-    return model.eval(), {"source": "checkpoint", "path": os.fspath(checkpoint),
-                          "sha256": sha256_file(checkpoint), "load_report": report.describe()}
+    weights = {"source": "checkpoint", "path": os.fspath(checkpoint), "sha256": sha256_file(checkpoint),
+               "load_report": report.describe()}
+    proxy = checkpoints.read_proxy_meta(checkpoint)
+    if proxy is not None:  # a synthetic stand-in: held-out checks then use its task's labelled data
+        weights["proxy"] = {k: proxy[k] for k in PROXY_KEYS if k in proxy}
+    return model.eval(), weights
 
 
 def reference_from_manifest(manifest: Mapping[str, Any], *,

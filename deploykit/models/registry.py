@@ -79,6 +79,9 @@ class ModelSpec:
         postprocess: facts the runtime applies after the engine (metric, decoder, ...).
         sample_fn: optional seeded generator of realistic sample inputs (default: uniform low..high).
         adapt_checkpoint: maps an upstream state dict onto ours (renames); identity by default.
+        input_size_keys: how the image input size may change (`at_input_size`): None (default) it
+            is fixed; () the network is fully convolutional (HRNet); config key names (RGA's
+            ("height", "width")) that take the new (h, w).
         builder: returns the nn.Module for a config (set by `register_model`).
     """
 
@@ -97,6 +100,7 @@ class ModelSpec:
     postprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     sample_fn: Optional[SampleFn] = None
     adapt_checkpoint: Optional[Callable[[dict], dict]] = None
+    input_size_keys: Optional[tuple[str, ...]] = None
     builder: Optional[Callable[..., Any]] = None
 
     def __post_init__(self) -> None:
@@ -147,6 +151,33 @@ class ModelSpec:
         by_name = {t.name: t for t in self.inputs}
         return {s.name: rng.uniform(by_name[s.name].low, by_name[s.name].high, s.shape).astype(s.dtype)
                 for s in specs}
+
+    def at_input_size(self, h: int, w: int) -> "ModelSpec":
+        """This spec with the image input `[batch, 3, h, w]`: the template, the preprocess size, the
+        heatmap size (input / stride) and the config keys of `input_size_keys` follow.
+
+        Raises:
+            BadInputError: the model's input size is fixed, or (h, w) is not a multiple of 32 / positive.
+        """
+        if self.input_size_keys is None:
+            raise BadInputError(f"{self.name}: the input size is fixed (upstream weights and the graph need "
+                                f"{list(self.inputs[0].shape[2:])}); drop --input-size")
+        if min(int(h), int(w)) < 32 or int(h) % 32 or int(w) % 32:
+            raise BadInputError(f"{self.name}: --input-size {h}x{w}; give multiples of 32 (the network's "
+                                f"total stride), e.g. 128x96")
+        h, w = int(h), int(w)
+        first = self.inputs[0]
+        old = "x".join(str(v) for v in first.shape[2:])
+        inputs = (dataclasses.replace(first, shape=(*first.shape[:2], h, w),
+                                      meaning=first.meaning.replace(old.replace("x", ", "), f"{h}, {w}")),
+                  *self.inputs[1:])
+        pre = {**self.preprocess, "size_hw": [h, w]}
+        post = dict(self.postprocess)
+        if post.get("heatmap_hw"):
+            stride = int(post.get("stride") or 4)
+            post["heatmap_hw"] = [h // stride, w // stride]
+        config = {**self.default_config, **dict(zip(self.input_size_keys, (h, w)))}
+        return dataclasses.replace(self, inputs=inputs, preprocess=pre, postprocess=post, default_config=config)
 
     def manifest_entry(self) -> dict[str, Any]:
         """The model part of a manifest (pure JSON data)."""

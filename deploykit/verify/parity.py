@@ -138,5 +138,5 @@ def run_parity(name: str, engine_path: Optional[str | os.PathLike] = None, *,
         r, g = paired.refs[o.name], paired.outs[o.name]
         stats = compare.signal_stats(r, g)
         results.append(OutputParity(o.name, stats, [t.judge(stats[t.figure]) for t in gates.output]))
-    task = task_agreement(man, paired.refs, paired.outs, gates, held.labels)
+    task = task_agreement(man, paired.refs, paired.outs, gates, held.labels, held.keypoints)
     return ParityReport(name, str(engine_path), held.n, results, precision, task, held.source)

@@ -136,10 +136,31 @@ def keypoint_agreement(manifest: Mapping, ref: Sequence[Mapping[str, np.ndarray]
     return {"applicable": True, **fig, "checks": [t.judge(fig[t.figure]) for t in gates.pose]}
 
 
+def heatmap_pck(heatmaps: np.ndarray, truth: np.ndarray, input_hw: Sequence[int], thr: float = 0.5) -> float:
+    """HRNet's training accuracy (`lib/core/evaluate.py accuracy`): argmax joints against the truth,
+    distance / (heatmap size / 10) < thr; the share of joints within it.
+
+    heatmaps [n, 17, hh, hw], truth [n, 17, 2] (x, y) in input pixels."""
+    n, j, hh, hw = heatmaps.shape
+    flat = np.asarray(heatmaps).reshape(n, j, -1).argmax(-1)
+    xy = np.stack([flat % hw, flat // hw], -1).astype(np.float64)
+    gt = np.asarray(truth, np.float64)[:, :j] / np.array([input_hw[1] / hw, input_hw[0] / hh])
+    d = np.linalg.norm((xy - gt) / np.array([hw / 10, hh / 10]), axis=-1)
+    return float((d < thr).mean())
+
+
 def task_agreement(manifest: Mapping, refs: Mapping[str, np.ndarray], outs: Mapping[str, np.ndarray],
-                   gates: G.Gates, labels: Optional[np.ndarray] = None) -> dict:
-    """The task figures and checks for the model's family; `refs`/`outs` are `{output: [N, ...]}`."""
+                   gates: G.Gates, labels: Optional[np.ndarray] = None,
+                   keypoints: Optional[np.ndarray] = None) -> dict:
+    """The task figures and checks for the model's family; `refs`/`outs` are `{output: [N, ...]}`;
+    `keypoints` [N, 17, 2] true joints (pose proxies) add each side's PCK@0.5 against the truth (reported)."""
     if manifest["model"]["family"] in ("gait", "reid"):
         return embedding_agreement(manifest, refs, outs, gates, labels)
     split = lambda d: [{k: v[i:i + 1] for k, v in d.items()} for i in range(next(iter(d.values())).shape[0])]  # noqa: E731
-    return keypoint_agreement(manifest, split(refs), split(outs), gates)
+    res = keypoint_agreement(manifest, split(refs), split(outs), gates)
+    name = manifest["outputs"][0]["name"]
+    if keypoints is not None and refs[name].ndim == 4:
+        size = manifest["inputs"][0]["shape"][2:4]
+        res.update(pck_truth_reference=heatmap_pck(refs[name], keypoints, size),
+                   pck_truth_engine=heatmap_pck(outs[name], keypoints, size))
+    return res

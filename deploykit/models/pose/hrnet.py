@@ -26,7 +26,8 @@ def _spec(name: str, width: int, h: int, w: int) -> ModelSpec:
         licence=common.HRNET_LICENCE, preprocess=common.topdown_preprocess(h, w, color="RGB"),
         postprocess=common.heatmap_postprocess(Decoder.QUARTER, (h // 4, w // 4), upstream_decoder="hrnet",
                                                flip_test=True,
-                                               sigma=2 if h == 256 else 3))
+                                               sigma=2 if h == 256 else 3),
+        input_size_keys=())  # fully convolutional: another input size changes no weight
 
 
 @register_model(_spec("hrnet-w32", 32, 256, 192))

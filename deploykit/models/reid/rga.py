@@ -127,7 +127,10 @@ class RGA(nn.Module):
     def __init__(self, num_classes: int = 767, height: int = 256, width: int = 128) -> None:
         super().__init__()
         if height % 16 or width % 16:
-            raise ValueError(f"RGA: input {height}x{width} must be divisible by 16")
+            raise BadInputError(f"RGA: input {height}x{width} must be divisible by 16")
+        if (height // 16) * (width // 16) // 8 + 1 < 8:  # the last RGA-S head would have 0 channels
+            raise BadInputError(f"RGA: input {height}x{width} is too small: the stage-4 map needs at least 56 "
+                                f"positions for the attention heads; use 192x96 or larger")
         self.height, self.width = height, width
         self.backbone = RGABackbone(height, width)
         self.feat_bn = nn.BatchNorm1d(2048)
@@ -152,13 +155,14 @@ SPEC = ModelSpec(
                                            "(upstream feat_); compare with cosine distance"),
              OutputTemplate("feat", "[n, 2048] after the BNNeck BatchNorm1d (upstream feat); compare with "
                                     "cosine distance")),
-    default_config={"num_classes": 767},
+    default_config={"num_classes": 767, "height": 256, "width": 128},  # height x width: the input (HxW baked in)
     upstream="microsoft/Relation-Aware-Global-Attention-Networks@cdc9965 reid/models/rga_model.py",
     paper="Relation-Aware Global Attention for Person Re-identification, CVPR 2020, arXiv:1904.02998",
     licence="RGA code: MIT (Microsoft). No trained re-ID weights are released; weights you train follow "
             "the dataset's licence (CUHK03/Market-1501/DukeMTMC: research use).",
     preprocess=image_preprocess(256, 128, resample=Resample.BILINEAR,
                                 resize="PIL bilinear resize to 256x128 (RectScale), no crop", flip_embedding=False),
+    input_size_keys=("height", "width"),  # H*W sets RGA's channel counts: a checkpoint fits one size only
     postprocess=EmbeddingPostprocess(
         Metric.COSINE, output="feat", outputs=("feat_pre_bn", "feat"),
         extra={"layout": "[n, 2048]", "distance": "1 - normalize(x) . normalize(y)",
