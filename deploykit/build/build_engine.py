@@ -20,8 +20,11 @@ from types import ModuleType
 from typing import Any, Optional, Sequence
 
 from .. import artifact_set, manifest as mf
+from ..artifact import Artifact, Source, resolve
 from ..errors import BadInputError, DeploykitError
 from ..runtime import backend as backends
+
+DEFAULT_OUT = "engines"  # `deploykit build-engine`'s --out
 
 
 class UnsupportedPrecision(DeploykitError):
@@ -96,20 +99,25 @@ class BuildOptions:
 
 
 @dataclasses.dataclass
-class BuildResult:
-    """The engine artifact, its manifest, and the other files the build wrote.
+class BuildResult(Artifact):
+    """The engine (an Artifact: `path`, also `engine_path`), its manifest, and the other files the build wrote.
 
     Attributes:
         calibration: the CalibrationResult an INT8 build made (another CPU backend of `auto` reuses it).
     """
 
-    engine_path: Path
-    manifest_path: Path
-    manifest: dict
-    backend: str
+    backend: str = ""
     extras: dict[str, Path] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
     calibration: Any = None
+
+    @property
+    def engine_path(self) -> Path:
+        return self.path
+
+    @engine_path.setter
+    def engine_path(self, value: Path) -> None:
+        self.path = value
 
 
 def builder(name: str) -> ModuleType:
@@ -178,24 +186,27 @@ def calibrate(onnx_path: Path, opt: "BuildOptions", out_dir: Path, trt_version: 
 
 @dataclasses.dataclass
 class EngineFromOnnx:
-    """Lazy stage: build an engine from `onnx_path` (deploykit export, manifest beside it).
+    """Lazy stage: build an engine from `onnx_path` (deploykit export, manifest beside it) into `out_dir`
+    (default `engines`).
 
     Attributes:
-        onnx_path: the FP32 ONNX model.
+        onnx_path: the FP32 ONNX model: a path, an Artifact, or a stage (called first, into `out_dir`).
         options: BuildOptions.
         backend: "auto" or a registered backend name (`deploykit.runtime.backend.names()`).
     """
 
-    onnx_path: str | os.PathLike
+    onnx_path: Source
     options: BuildOptions = BuildOptions()
     backend: str = "auto"
 
-    def __call__(self, out_dir: str | os.PathLike) -> BuildResult:
-        p = Path(self.onnx_path)
-        if not p.is_file():
-            raise BadInputError(f"ONNX model {p} does not exist; export one with `deploykit export NAME`")
+    def __call__(self, out_dir: Optional[str | os.PathLike] = None) -> BuildResult:
+        out_dir = DEFAULT_OUT if out_dir is None else out_dir
+        names, why = plan_backends(self.backend, self.options)  # refusals before an input stage's work
+        if isinstance(self.onnx_path, (str, os.PathLike)) and not Path(self.onnx_path).is_file():
+            raise BadInputError(f"ONNX model {self.onnx_path} does not exist; export one with `deploykit export NAME`")
+        source = resolve(self.onnx_path, out_dir, "EngineFromOnnx")
+        p = source.path
         man = mf.read(mf.manifest_path_for(p))
-        names, why = plan_backends(self.backend, self.options)
         preflight_inputs(self.options, man, out_dir)
         # Every file of the build is staged and committed together (artifact_set.py): a killed or
         # failed build never leaves opt/ranges/cache/engine/manifest from two different runs.
@@ -211,6 +222,7 @@ class EngineFromOnnx:
         res.manifest = mf.read(res.manifest_path)
         res.notes.insert(0, f"backend {res.backend}: {why}" + ("; fastest accurate CPU backend, measured"
                                                                if len(names) > 1 else ""))
+        res.source = source
         return res
 
 

@@ -28,20 +28,22 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .. import __version__, artifact_set, manifest as mf
+from ..artifact import Artifact, Source, resolve
 from . import qdq, ranges as R, sensitivity as S, sources, trt_cache
 
 SENSITIVITY_SAMPLES = 8  # calibration samples reused to measure layer errors
 
 
 @dataclasses.dataclass
-class CalibrationResult:
-    """What one calibration wrote and decided."""
+class CalibrationResult(Artifact):
+    """What one calibration wrote and decided: an Artifact whose `path` is the U8S8 model (ONNX Runtime's
+    INT8 engine); `paths` holds every file (opt, ranges, cache, s8s8, u8s8)."""
 
-    paths: dict[str, Path]
-    ranges: R.Ranges
-    float_nodes: list[str]
-    sensitivity: Optional[S.SensitivityReport]
-    engine_entry: dict[str, Any]
+    paths: dict[str, Path] = dataclasses.field(default_factory=dict)
+    ranges: Optional[R.Ranges] = None
+    float_nodes: list[str] = dataclasses.field(default_factory=list)
+    sensitivity: Optional[S.SensitivityReport] = None
+    engine_entry: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -49,7 +51,8 @@ class QdqFromOnnx:
     """Lazy stage: calibrate `onnx_path` (manifest beside it) and write the INT8 artifacts.
 
     Attributes:
-        onnx_path: FP32 ONNX exported by deploykit (its manifest gives inputs, family, preprocessing).
+        onnx_path: FP32 ONNX exported by deploykit (its manifest gives inputs, family, preprocessing): a
+            path, an Artifact, or a stage (called first, into `out_dir`).
         data: --calib-data: a folder, .npy/.npz, video, or None/"synthetic" (seeded, warns).
         method: "entropy" (default, TensorRT's), "percentile" or "max".
         samples: at most this many calibration samples; default 64.
@@ -65,7 +68,7 @@ class QdqFromOnnx:
         progress: progress bars on stderr; default True.
     """
 
-    onnx_path: str | os.PathLike
+    onnx_path: Source
     data: Optional[str | os.PathLike] = None
     method: str = "entropy"
     samples: int = sources.DEFAULT_SAMPLES
@@ -79,9 +82,12 @@ class QdqFromOnnx:
     threads: Optional[int] = None
     progress: bool = True
 
-    def __call__(self, out_dir: str | os.PathLike) -> CalibrationResult:
+    def __call__(self, out_dir: Optional[str | os.PathLike] = None) -> CalibrationResult:
+        """Calibrate into `out_dir` (default: the input's folder)."""
         method = R.CalibMethod.parse(self.method)
-        src_path = Path(self.onnx_path)
+        source = resolve(self.onnx_path, out_dir, "QdqFromOnnx")
+        src_path = source.path
+        out_dir = src_path.parent if out_dir is None else out_dir
         man = mf.read(mf.manifest_path_for(src_path))
         stem = src_path.name.rsplit(".", 1)[0]
         source = sources.open_source(self.data, man, seed=self.seed)  # bad data fails before any write
@@ -90,6 +96,8 @@ class QdqFromOnnx:
         with artifact_set.staged(out_dir, stem) as (out, final):
             res = self._calibrate(src_path, man, source, method, stem, out)
         res.paths = {k: final(v) for k, v in res.paths.items()}
+        res.path, res.manifest_path = res.paths["u8s8"], mf.manifest_path_for(res.paths["u8s8"])
+        res.manifest, res.source = mf.read(res.manifest_path), source
         return res
 
     def _calibrate(self, src_path: Path, man: dict, source, method, stem: str, out: Path) -> CalibrationResult:
@@ -139,7 +147,8 @@ class QdqFromOnnx:
                 "backend": "onnxruntime", **entry, "layout": layout.description, "qdq": qdq.count_qdq(paths[key]),
                 "intended_for": "TensorRT (explicit quantization; ONNX Runtime runs it too, slowly)"
                 if layout is qdq.QdqLayout.S8S8 else "ONNX Runtime CPU (x86 VNNI)"})
-        return CalibrationResult(paths, rng, float_nodes, report, entry)
+        return CalibrationResult(paths["u8s8"], paths=paths, ranges=rng, float_nodes=float_nodes, sensitivity=report,
+                                 engine_entry=entry)
 
     def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str]):
         from rich.console import Console

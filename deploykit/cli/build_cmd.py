@@ -51,7 +51,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
     from pathlib import Path
 
     from ..calib import SyntheticCalibrationWarning
-    from .. import artifact_set, manifest as mf
+    from .. import artifact_set
     from ..build.build_engine import BuildOptions, EngineFromOnnx, plan_backends, preflight_inputs
 
     warnings.simplefilter("ignore", SyntheticCalibrationWarning)  # said once below, in the CLI's words
@@ -80,14 +80,14 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
     if int8 and calib_data is None:
         _warn("no --calib-data: calibrating on SEEDED SYNTHETIC data; not for a deployed engine")
     with artifact_set.staged(out_dir, target if from_model else Path(target).stem) as (dst, final):
-        # a model name: the export and the engine are one set, committed together
-        onnx_path = stage(dst).onnx_path if from_model else Path(target)
-        result = EngineFromOnnx(onnx_path, options, backend=backend)(dst)  # auto measures on a CPU
+        # the library's chain: EngineFromOnnx(OnnxFromModel(...)) calls the export into the same stage, so
+        # for a model name the export and the engine are one set, committed together; auto measures on a CPU
+        result = EngineFromOnnx(stage if from_model else target, options, backend=backend)(dst)
     for note in result.notes[1:]:
         _err(f"note: {note}", "yellow")
     eng = result.manifest["engine"]
     if from_model:
-        click.echo(f"wrote {final(onnx_path)} and {final(mf.manifest_path_for(onnx_path))}")
+        click.echo(f"wrote {final(result.source.path)} and {final(result.source.manifest_path)}")
     click.echo(f"wrote {final(result.engine_path)} ({eng['backend']}, {eng['precision']}) and "
                f"{final(result.manifest_path)}")
     for key, path in result.extras.items():

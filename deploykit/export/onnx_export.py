@@ -13,21 +13,23 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from .. import __version__, artifact_set, manifest as mf
+from ..artifact import Artifact
 from ..preflight import check_tensor_memory
 from ..errors import BadInputError, DeploykitError, require
 from ..manifest import TensorSpec
 
 DEFAULT_OPSET = 17  # TensorRT 8.5 (JetPack 5) reads opsets up to 17
+DEFAULT_OUT = "artifacts"  # `deploykit export`'s --out
 EXPORTER = "torch.onnx.export(dynamo=False)"
 
 
 @dataclasses.dataclass
-class ExportResult:
-    """What an export wrote."""
+class ExportResult(Artifact):
+    """What an export wrote: an Artifact whose `path` is the ONNX model."""
 
-    onnx_path: Path
-    manifest_path: Path
-    manifest: dict
+    @property
+    def onnx_path(self) -> Path:
+        return self.path
 
 
 class ExportError(DeploykitError):
@@ -36,7 +38,9 @@ class ExportError(DeploykitError):
 
 @dataclasses.dataclass
 class OnnxFromModel:
-    """Lazy stage: calling it exports model `name` to `out_dir/name.onnx` plus its manifest.
+    """Lazy stage: calling it exports model `name` to `out_dir/name.onnx` plus its manifest (an ExportResult).
+
+    `out_dir` defaults to `artifacts`; as the input of another stage it is that stage's folder.
 
     Attributes:
         name: registry name.
@@ -130,7 +134,8 @@ class OnnxFromModel:
                 read_state_dict(self.checkpoint)  # fails early, with the file named, if unreadable
         return specs
 
-    def __call__(self, out_dir: str | os.PathLike) -> ExportResult:
+    def __call__(self, out_dir: Optional[str | os.PathLike] = None) -> ExportResult:
+        out_dir = DEFAULT_OUT if out_dir is None else out_dir
         torch = require("torch", "export")
         onnx = require("onnx", "export")
         from .. import models

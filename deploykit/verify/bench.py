@@ -106,14 +106,13 @@ def _variant_factory(rec, variant):
         why = rec.available()
         if why is not None:
             raise BackendUnavailable(f"bench backend {variant.name}: {why}")
-        res = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)(workdir)
-        path = res.onnx_path
-        if variant.build is not None:
-            from ..build.build_engine import BuildOptions, EngineFromOnnx
+        export = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)
+        if variant.build is None:
+            return _engine_runner(export(workdir).path, threads)
+        from ..build.build_engine import BuildOptions, EngineFromOnnx
 
-            opts = BuildOptions(**{"calib_samples": 8, "seed": seed, "progress": False, **variant.build})
-            path = EngineFromOnnx(res.onnx_path, opts, backend=rec.name)(workdir).engine_path
-        return _engine_runner(path, threads)
+        opts = BuildOptions(**{"calib_samples": 8, "seed": seed, "progress": False, **variant.build})
+        return _engine_runner(EngineFromOnnx(export, opts, backend=rec.name)(workdir).path, threads)
 
     return factory
 
