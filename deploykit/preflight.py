@@ -97,18 +97,3 @@ def check_arrays(path: Path, arrays: Mapping[str, np.ndarray], manifest: Mapping
             raise BadInputError(f"--calib-data {path}: array {name!r} sample {i} has values in [{flat[i].min():.4g}, "
                                 f"{flat[i].max():.4g}], outside [{lo:.4g}, {hi:.4g}], the range the {pre.get('kind')} "
                                 f"preprocessing produces; give preprocessed float32 data (or raw uint8 frames)")
-
-
-def check_calib_data(data: Optional[str | os.PathLike], manifest: Mapping[str, Any]) -> None:
-    """Open `--calib-data` as calibration would and check .npy/.npz contents, before export or optimisation."""
-    from .calib import sources
-
-    if data is None or str(data) == "synthetic":
-        return
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        src = sources.open_source(data, manifest)
-    if isinstance(src, sources.ArraySource):
-        check_arrays(src.path, src.arrays, manifest)

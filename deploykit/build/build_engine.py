@@ -229,7 +229,7 @@ class EngineFromOnnx:
 def preflight_inputs(opt: BuildOptions, man: dict, out_dir: str | os.PathLike) -> None:
     """Before any export, optimisation or calibration: --out writable, --calib-data readable and sane."""
     from .. import atomic
-    from ..preflight import check_calib_data
+    from ..calib.sources import check_calib_data
 
     atomic.ensure_folder(out_dir, "--out")
     if opt.timing_cache:

@@ -23,6 +23,7 @@ import numpy as np
 from .. import manifest as mf
 from ..errors import BadInputError
 from ..manifest import TensorSpec
+from ..preflight import check_arrays
 from . import preprocess as pp
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -227,8 +228,6 @@ class ArraySource(Source):
             raise BadInputError(f"{self.path}: arrays have different sample counts {sorted(counts)}; give every input "
                                 f"the same N")
         self.n = counts.pop()
-        from ..preflight import check_arrays
-
         check_arrays(self.path, self.arrays, manifest)  # dtype, NaN and value range, named by file and sample
 
     def describe(self) -> str:
@@ -319,6 +318,18 @@ def open_source(data: Optional[str | os.PathLike], manifest: Mapping[str, Any], 
         return VideoSource(p, manifest)
     raise BadInputError(f"--calib-data {p}: cannot tell what {p.suffix!r} holds; give a folder, a .npy/.npz, "
                         f"a video ({'/'.join(VIDEO_SUFFIXES)}) or 'synthetic'")
+
+
+def check_calib_data(data: Optional[str | os.PathLike], manifest: Mapping[str, Any]) -> None:
+    """Open `--calib-data` as calibration will, before any export or optimisation: a bad file fails first.
+
+    Opening is the check: ArraySource verifies names, sample counts, dtype, NaN and value range.
+    """
+    if data is None or str(data) == "synthetic":
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        open_source(data, manifest)
 
 
 def batches(source: Source, samples: int = DEFAULT_SAMPLES, *, progress: bool = True,

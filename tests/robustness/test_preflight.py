@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from rb_helpers import calib_npy, loadable_sets, one_line, stages, tiny  # noqa: F401
 
 from deploykit import preflight
+from deploykit.calib import sources
 from deploykit.cli import main
 from deploykit.errors import BadInputError
 from deploykit.manifest import TensorSpec
@@ -38,24 +39,24 @@ def test_bad_calibration_arrays_are_refused_naming_file_and_sample(tmp_path, arr
     p = tmp_path / "calib.npy"
     np.save(p, arr)
     with pytest.raises(BadInputError, match=needle) as exc:
-        preflight.check_calib_data(p, SIL)
+        sources.check_calib_data(p, SIL)
     assert str(p) in str(exc.value)
 
 
 def test_good_calibration_arrays_pass(tmp_path):
     np.save(tmp_path / "ok.npy", _sils())
-    preflight.check_calib_data(tmp_path / "ok.npy", SIL)
+    sources.check_calib_data(tmp_path / "ok.npy", SIL)
     lo, hi = preflight.value_range(IMG["preprocess"])
     np.save(tmp_path / "img.npy", np.full((2, 3, 8, 8), hi, np.float32))  # the brightest normalised pixel
-    preflight.check_calib_data(tmp_path / "img.npy", IMG)
+    sources.check_calib_data(tmp_path / "img.npy", IMG)
     np.save(tmp_path / "img_bad.npy", np.full((2, 3, 8, 8), 255.0, np.float32))  # raw pixels given as float
     with pytest.raises(BadInputError, match="outside"):
-        preflight.check_calib_data(tmp_path / "img_bad.npy", IMG)
+        sources.check_calib_data(tmp_path / "img_bad.npy", IMG)
 
 
 def test_missing_calibration_data_is_refused(tmp_path):
     with pytest.raises(BadInputError, match="does not exist"):
-        preflight.check_calib_data(tmp_path / "nope.npy", SIL)
+        sources.check_calib_data(tmp_path / "nope.npy", SIL)
 
 
 def test_tensors_that_cannot_fit_are_refused_up_front():

@@ -84,6 +84,9 @@ def _same_kind(have: Optional[str], new: str, name: str, where: str) -> None:
                             f"different identities); convert them to {have}s")
 
 
+_KINDS: dict[str, type] = {}  # gallery file "kind" -> class; filled by subclasses
+
+
 class Gallery:
     """Embeddings with identities (and cameras), searchable with the method's exact metric.
 
@@ -103,6 +106,10 @@ class Gallery:
     """
 
     kind = "exact"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _KINDS[cls.kind] = cls
     CHUNK = 16384  # most items per block; fewer for large embeddings (about 64 MB of float64 per block)
 
     def __init__(self, metric: str = "euclidean_per_part_mean", *, source: Optional[Mapping[str, Any]] = None) -> None:
@@ -316,11 +323,9 @@ class Gallery:
 
     @staticmethod
     def _kind_class(kind: Optional[str]) -> type:
-        if kind == "faiss":
-            from .faiss_gallery import FaissGallery
-
-            return FaissGallery
-        return Gallery
+        # Subclasses register their kind (__init_subclass__), so this module never imports them;
+        # the package imports faiss_gallery, so its kind is known whenever a gallery is loaded.
+        return _KINDS.get(kind or "", Gallery)
 
     @classmethod
     def _from_meta(cls, meta: Mapping[str, Any]) -> "Gallery":
