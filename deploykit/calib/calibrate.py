@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import __version__, artifact_set, manifest as mf
 from ..artifact import Artifact, Source, resolve
-from . import qdq, ranges as R, sensitivity as S, sources, trt_cache
+from . import mixed, qdq, ranges as R, sensitivity as S, sources, trt_cache
 
 SENSITIVITY_SAMPLES = 8  # calibration samples reused to measure layer errors
 
@@ -156,5 +156,5 @@ class QdqFromOnnx:
 
         with Progress(console=Console(stderr=True), disable=not self.progress) as bar:
             task = bar.add_task("sensitivity (one layer at a time)", total=None)
-            return S.decide(opt, rng, feeds, forced=forced, target=self.target_nsr, always=self.sensitivity,
+            return mixed.decide(opt, rng, feeds, forced=forced, target=self.target_nsr, always=self.sensitivity,
                             threads=self.threads, progress=lambda k, n: bar.update(task, completed=k, total=n))

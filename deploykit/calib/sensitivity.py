@@ -41,8 +41,9 @@ GATES = "deploykit_gates"
 # The all-INT8 model's output NSR above which the build keeps layers float without being asked:
 # 0.1 is a centred cosine of about 0.95, the accuracy gate for embeddings' input-dependent part.
 AUTO_TRIGGER_NSR = 0.1
-# Unasked, the sweep runs only on models with at most this many candidate layers (its cost is one
-# run of the sweep samples per candidate); larger ones are told to use --sensitivity.
+# Unasked, the one-layer-at-a-time sweep runs only on models with at most this many candidate layers
+# (its cost is one run of the sweep samples per candidate); larger ones get the coarse-to-fine sweep
+# of mixed.py.
 AUTO_MAX_CANDIDATES = 80
 
 
@@ -53,6 +54,11 @@ class LayerError:
     node: str
     op_type: str
     error: float
+    members: tuple[str, ...] = ()  # a unit of the coarse sweep (coarse.py): these nodes, gated together
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.members or (self.node,)
 
 
 @dataclasses.dataclass
@@ -204,11 +210,18 @@ def output_nsr(ref: Sequence[Sequence[np.ndarray]], got: Sequence[Sequence[np.nd
 
 def sweep(model_path: str | os.PathLike, ranges: Ranges, feeds: Sequence[Mapping[str, np.ndarray]],
           layout: QdqLayout | str = QdqLayout.S8S8, threads: Optional[int] = None,
-          progress: Optional[Callable[[int, int], None]] = None) -> list[LayerError]:
-    """Error of every candidate layer quantized alone (see module docstring)."""
+          progress: Optional[Callable[[int, int], None]] = None,
+          units: Optional[Callable[[list[str]], list[list[int]]]] = None) -> list[LayerError]:
+    """Error of every candidate layer quantized alone (see module docstring).
+
+    `units(candidate names) -> [[candidate index, ...], ...]` sweeps groups of layers instead, each
+    group's gates on together (coarse.py); the result then has one entry per group, its `members`
+    the group's nodes.
+    """
     import onnxruntime as ort
 
     model, cands = gated_model(model_path, ranges, layout)
+    groups = units([c[0] for c in cands]) if units else [[k] for k in range(len(cands))]
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -218,13 +231,15 @@ def sweep(model_path: str | os.PathLike, ranges: Ranges, feeds: Sequence[Mapping
     zeros = np.zeros(len(cands), np.float32)
     ref = [sess.run(None, {**f, GATES: zeros}) for f in feeds]
     out = []
-    for k, (name, op) in enumerate(cands):
+    for k, idx in enumerate(groups):
         gates = zeros.copy()
-        gates[k] = 1.0
+        gates[idx] = 1.0
         got = [sess.run(None, {**f, GATES: gates}) for f in feeds]
-        out.append(LayerError(name, op, output_nsr(ref, got)))
+        name, op = cands[idx[0]]
+        members = tuple(cands[i][0] for i in idx) if units else ()
+        out.append(LayerError(name, op if len(idx) == 1 else f"{len(idx)} layers", output_nsr(ref, got), members))
         if progress:
-            progress(k + 1, len(cands))
+            progress(k + 1, len(groups))
     return out
 
 
@@ -242,24 +257,28 @@ def choose_float_layers(layers: Sequence[LayerError], evaluate: Callable[[list[s
         full: the all-INT8 NSR if already measured (evaluate([])).
     """
     ranked = sorted(layers, key=lambda e: -e.error)
-    cap = max(1, int(len(ranked) * max_float_fraction))
+    cap = max(1, int(len(ranked) * max_float_fraction))  # in sweep entries (layers, or coarse units)
     full = evaluate([]) if full is None else full
     steps = [{"float_nodes": 0, "nsr": full}]
-    chosen = [e.node for e in ranked if e.error > layer_tol][:cap]
+    chosen = [e for e in ranked if e.error > layer_tol][:cap]
+
+    def nodes(entries) -> list[str]:
+        return [n for e in entries for n in e.nodes]
+
     err = full
     if chosen:
-        err = evaluate(chosen)
-        steps.append({"float_nodes": len(chosen), "nsr": err})
+        err = evaluate(nodes(chosen))
+        steps.append({"float_nodes": len(nodes(chosen)), "nsr": err})
     step = 1
     while err > target and len(chosen) < cap:
-        more = [e.node for e in ranked if e.node not in chosen][:step]
+        more = [e for e in ranked if e not in chosen][:min(step, cap - len(chosen))]
         if not more:
             break
         chosen += more
-        err = evaluate(chosen)
-        steps.append({"float_nodes": len(chosen), "nsr": err})
+        err = evaluate(nodes(chosen))
+        steps.append({"float_nodes": len(nodes(chosen)), "nsr": err})
         step *= 2
-    return SensitivityReport(list(layers), chosen, full, err, target, layer_tol, samples, layout, steps,
+    return SensitivityReport(list(layers), nodes(chosen), full, err, target, layer_tol, samples, layout, steps,
                              max_float_fraction)
 
 
@@ -291,29 +310,3 @@ def evaluator(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, 
             s = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
             return output_nsr(ref, [s.run(None, f) for f in feeds])
     return evaluate
-
-
-def decide(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.ndarray]], *,
-           forced: Sequence[str] = (), target: float = 0.01, always: bool = False, trigger: float = AUTO_TRIGGER_NSR,
-           threads: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None,
-           ) -> tuple[Optional[SensitivityReport], float, str]:
-    """Automatic mixed precision: measure the all-INT8 S8S8 model on `feeds`; sweep and choose float
-    layers when asked (`always`, i.e. --sensitivity) or when its NSR exceeds `trigger`.
-
-    Returns (report or None, the all-INT8 NSR, how it was decided, for the manifest).
-    """
-    evaluate = evaluator(opt, rng, feeds, forced, threads)
-    full = evaluate([])
-    if not always and full <= trigger:
-        return None, full, f"automatic: all-INT8 output NSR {full:.3g} <= {trigger:g} on {len(feeds)} samples, no sweep"
-    onnx = require("onnx", "export")
-    count = len(candidates(onnx.load(str(opt)), rng))
-    if not always and count > AUTO_MAX_CANDIDATES:
-        return None, full, (f"automatic: all-INT8 output NSR {full:.3g} > {trigger:g} on {len(feeds)} samples, but "
-                            f"{count} candidate layers > {AUTO_MAX_CANDIDATES}: no sweep (run --sensitivity)")
-    layers = sweep(opt, rng, feeds, QdqLayout.S8S8, threads, progress=progress)
-    n = sum(f[next(iter(f))].shape[0] for f in feeds)
-    report = choose_float_layers(layers, evaluate, target=target, samples=n, layout="s8s8", full=full)
-    how = "sensitivity sweep" if always else (f"automatic: all-INT8 output NSR {full:.3g} > {trigger:g} on "
-                                               f"{len(feeds)} samples, so the sweep chose")
-    return report, full, how
