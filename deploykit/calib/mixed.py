@@ -150,7 +150,7 @@ def decide(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.
     count = len(S.candidates(onnx.load(str(opt), load_external_data=False), rng))
     n = sum(f[next(iter(f))].shape[0] for f in feeds)
     if always or count <= S.AUTO_MAX_CANDIDATES:
-        layers = S.sweep(opt, rng, few, QdqLayout.S8S8, threads, progress=progress)
+        layers = S.sweep(opt, rng, feeds, QdqLayout.S8S8, threads, progress=progress)
         report = S.choose_float_layers(layers, evaluate, target=target, samples=n, layout="s8s8", full=full)
         how = "sensitivity sweep" if always else (f"automatic: all-INT8 output NSR {full:.3g} > {trigger:g} {where}, "
                                                    f"so the sweep chose")
