@@ -38,9 +38,12 @@ from .qdq import ORT_OP_TYPES, TRT_OP_TYPES, WEIGHTED_OP_TYPES, QdqLayout
 from .ranges import Ranges
 
 GATES = "deploykit_gates"
-# The all-INT8 model's output NSR above which the build keeps layers float without being asked:
-# 0.1 is a centred cosine of about 0.95, the accuracy gate for embeddings' input-dependent part.
-AUTO_TRIGGER_NSR = 0.1
+# The all-INT8 model's output NSR (power) above which the build keeps layers float without being
+# asked: the INT8 parity gate itself, signal NSR (amplitude) <= verify.gates.INT8_NSR = 0.2, i.e.
+# power 0.04 (centred cosine >= 0.98), so the sweep runs exactly when the plain model would miss the
+# gate on the sweep samples (tests/calib/test_mixed.py checks the two agree). It was 0.1 (amplitude
+# 0.32), which let models between the two through unswept and then failed them in `parity`.
+AUTO_TRIGGER_NSR = 0.04
 # Unasked, the one-layer-at-a-time sweep runs only on models with at most this many candidate layers
 # (its cost is one run of the sweep samples per candidate); larger ones get the coarse-to-fine sweep
 # of mixed.py.

@@ -57,3 +57,10 @@ def test_the_float_layer_has_no_qdq_on_its_inputs_in_s8s8(clipped, tmp_path):
     others = [n for n in m.graph.node if n.op_type == "Conv" and n.name != BAD]
     assert all(producers[n.input[0]].op_type == "DequantizeLinear" for n in others)  # the rest stays INT8
     assert placement.violations(m, skips=placement.residual_skips(onnx.load(str(model)))) == []
+
+
+def test_the_automatic_trigger_is_the_int8_parity_gate():
+    # the sweep's NSR is a power ratio, the gate's signal_nsr a norm ratio: trigger = gate squared
+    from deploykit.verify import gates
+
+    assert S.AUTO_TRIGGER_NSR == pytest.approx(gates.INT8_NSR ** 2)
