@@ -103,8 +103,9 @@ def _sensitivity_outcome(mixed: dict, asked: bool, allow_miss: bool) -> None:
     if not rep or rep.get("met_target", True):
         return
     msg = (f"sensitivity: output NSR {rep['final_nsr']:.3g} misses the target {rep['target_nsr']:.3g} with "
-           f"{len(rep['float_nodes'])} layer(s) float (at most {rep.get('max_float_fraction', 0.25):.0%} of "
-           f"{rep['candidates']} may be)")
+           f"{len(rep['float_nodes'])} layer(s) float (at most "
+           + (f"{rep['max_float_entries']}" if "max_float_entries" in rep else f"{rep.get('max_float_fraction', 0.25):.0%}")
+           + f" of {rep['candidates']} sweep entries may be)")
     if asked and not allow_miss:
         raise SensitivityMiss(f"{msg}; calibrate on real data or a real checkpoint, or accept it with --allow-miss")
     _err(f"WARNING: {msg}{' (accepted: --allow-miss)' if asked else ''}.", "yellow")

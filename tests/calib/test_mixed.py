@@ -64,3 +64,10 @@ def test_the_automatic_trigger_is_the_int8_parity_gate():
     from deploykit.verify import gates
 
     assert S.AUTO_TRIGGER_NSR == pytest.approx(gates.INT8_NSR ** 2)
+
+
+def test_float_cap_lets_small_models_keep_a_few_layers():
+    assert S.float_cap(11, 0.25) == 5    # gaitset: 2 by the fraction alone, which missed (see the constant)
+    assert S.float_cap(4, 0.25) == 2     # never more than half
+    assert S.float_cap(199, 0.25) == 49  # large models: the fraction
+    assert S.float_cap(1, 0.25) == 1

@@ -30,3 +30,11 @@ def test_met_target_says_nothing(capsys):
     _sensitivity_outcome(_mixed(0.005), asked=True, allow_miss=False)
     _sensitivity_outcome({"float_nodes": [], "sensitivity": None}, asked=True, allow_miss=False)
     assert capsys.readouterr().err == ""
+
+
+def test_the_miss_names_the_float_cap():
+    rep = _mixed(12.37)
+    rep["sensitivity"]["max_float_entries"] = 5
+    with pytest.raises(SensitivityMiss) as exc:
+        _sensitivity_outcome(rep, asked=True, allow_miss=False)
+    assert "at most 5 of 12 sweep entries" in str(exc.value)
