@@ -50,7 +50,7 @@ def sh(cmd: list[str], log: list[str], ok_codes=(0,)) -> int:
 
 
 def bf16_here() -> bool:
-    from deploykit.runtime.openvino_backend import bf16_supported
+    from deploykit.runtime.backends.openvino import bf16_supported
 
     return bf16_supported()
 
@@ -200,6 +200,7 @@ def gate_rows(results: list[dict]) -> list[str]:
 
 def write_file(results: list[dict], out: Path, duration: float, bf16: bool, argv: list[str]) -> None:
     env = results[0]["bench"]["environment"] if results else {}
+    trained = [r["model"] for r in results if any("--checkpoint" in c for c in r["commands"])]
     lines = [
         "# CPU backends: PyTorch eager vs ONNX Runtime vs OpenVINO, FP32 / BF16 / INT8",
         "",
@@ -214,9 +215,10 @@ def write_file(results: list[dict], out: Path, duration: float, bf16: bool, argv
         f"are the figures. Environment: {', '.join(f'{k} {v}' for k, v in env.items())}. "
         f"OpenVINO bf16: {'this CPU has AVX512_BF16 (OpenVINO reports BF16), so it is timed' if bf16 else 'not on this CPU'}.",
         "",
-        "Weights are seeded random (latency does not depend on values), except gaitset: the trained gait proxy "
-        "`proxies/gaitset-proxy.pt` (so its INT8 gates judge a trained model; torch eager is timed on seeded "
-        "weights of the same architecture, which costs the same). INT8 engines: "
+        "Weights are seeded random (latency does not depend on values)"
+        + (f", except {', '.join(trained)}: trained weights (`--checkpoint` in its commands; torch eager is timed on "
+           "seeded weights of the same architecture, which costs the same)" if trained else "")
+        + ". INT8 engines: "
         f"`--calib-method {CALIB_METHOD} --calib-samples {CALIB_SAMPLES}` (percentile as in the main job: with "
         "the default entropy ranges both gaitgl INT8 engines failed `auto`'s accuracy check); gait models calibrate on "
         "`scripts/proxy_data.py`'s synthetic walkers and are gated on its 24 labelled held-out walkers, the image "
