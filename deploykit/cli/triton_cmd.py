@@ -34,22 +34,45 @@ def triton_repo(engines, out, instances, cpu, queue_delay_us, ensemble_via, forc
     click.echo(f"wrote {out}: models {', '.join(names)}")
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 @main.command()
 @click.argument("repo", type=click.Path())
 @click.option("--http-port", type=int, default=8000, show_default=True)
 @click.option("--grpc-port", type=int, default=8001, show_default=True)
 @handle_errors
 def serve(repo, http_port, grpc_port) -> None:
-    """Serve REPO with tritonserver until Ctrl-C / SIGTERM (models that need GPU backends are skipped here)."""
-    from ..serve.server import Server
+    """Serve REPO with tritonserver until Ctrl-C / SIGTERM (models that need GPU backends are skipped here).
 
+    Ctrl-C or SIGTERM once ready: tritonserver is stopped (SIGTERM, then SIGKILL after 30 s) and the exit
+    code is 0; while loading: stopped too, exit code 130; tritonserver dying by itself: exit code 1.
+    """
+    from ..serve.server import Server, ServerError
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGTERM as Ctrl-C from the start: tritonserver runs in its own session, so only we can stop it
+    signal.signal(signal.SIGTERM, _interrupt)
     # Without a system tritonserver only Python-backend models load (the wheel has no ORT/TRT backend).
-    srv = Server(repo, http_port, grpc_port).start()
-    click.echo(f"ready: HTTP http://{srv.http_url}  gRPC {srv.grpc_url}  (Ctrl-C stops)")
-    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    srv, ready = Server(repo, http_port, grpc_port), False
     try:
-        srv.proc.wait()
+        srv.start()
+        ready = True
+        click.echo(f"ready: HTTP http://{srv.http_url}  gRPC {srv.grpc_url}  (Ctrl-C stops)")
+        code = srv.proc.wait()
     except KeyboardInterrupt:
-        pass
+        if not ready:
+            raise  # interrupted while loading: exit code 130 (handle_errors)
+        code = None
     finally:
-        srv.stop()
+        # a second Ctrl-C must not cut the shutdown short and leave the server running
+        for sig in old:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            srv.stop()
+        finally:
+            for sig, handler in old.items():  # as they were (CliRunner runs this in the caller's process)
+                signal.signal(sig, handler)
+    if code is not None:
+        raise ServerError(f"tritonserver exited by itself with code {code} while serving {repo}")

@@ -159,7 +159,11 @@ class Server:
             args.append(f"--backend-directory={backend_dir(layout, Path(self._tmp.name) / 'backends')}")
         self.proc = subprocess.Popen(args, env=_child_env(), stdout=self.log or subprocess.DEVNULL,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # Ctrl-C while loading too: in its own session, the server would outlive us
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self) -> None:
