@@ -2,8 +2,11 @@
 
 Per engine NAME (its file stem):
   NAME_<platform>/   the production model for the platform that serves it on a GPU host:
-                     `onnxruntime_onnx` for .onnx, `tensorrt_plan` for a .plan (not executed here:
-                     the pytriton wheel has neither backend);
+                     `onnxruntime_onnx` for .onnx, `tensorrt_plan` for a .plan, and Triton's
+                     `openvino` backend for an OpenVINO engine (`build-engine --backend openvino`: an
+                     ONNX file whose manifest says `engine.backend: openvino`; the backend reads ONNX
+                     with `default_model_filename: "model.onnx"`, per its Quick_Deploy/OpenVINO
+                     tutorial). None is executed here: the pytriton wheel has none of these backends;
   NAME/              the same engine as a Python-backend model running it through deploykit.runtime
                      (what a CPU host, and this machine, serves);
   NAME_pre/, NAME_post/, NAME_ensemble/
@@ -32,7 +35,7 @@ from ..errors import BadInputError
 from .ensemble import STAGE_MODEL_PY, TRITON_DTYPE, ensemble_models, tensor_line
 
 _PLATFORM = {".onnx": "onnxruntime_onnx", ".plan": "tensorrt_plan", ".engine": "tensorrt_plan"}
-_ARTIFACT_NAME = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
+_ARTIFACT_NAME = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan", "openvino": "model.onnx"}
 MODEL_PY = "from deploykit.serve.python_model import TritonPythonModel  # noqa: F401  (Triton loads this class)\n"
 
 
@@ -57,18 +60,34 @@ def _tensor(spec: mf.TensorSpec, batched: bool, where: str) -> str:
     return tensor_line(spec.name, spec.dtype, list(spec.shape[1:] if batched else spec.shape))
 
 
+def platform_of(engine: Path, manifest: Mapping[str, Any]) -> str:
+    """"onnxruntime_onnx", "tensorrt_plan" or "openvino" (an .onnx whose manifest names the openvino backend)."""
+    if engine.suffix == ".onnx" and (manifest.get("engine") or {}).get("backend") == "openvino":
+        return "openvino"
+    return _PLATFORM[engine.suffix]
+
+
+def _kind(platform: str, gpu: bool) -> str:
+    # Triton's OpenVINO backend runs on the CPU only: KIND_GPU would fail its model load
+    return "KIND_GPU" if gpu and platform != "openvino" else "KIND_CPU"
+
+
 def config_text(name: str, manifest: Mapping[str, Any], *, platform: Optional[str], kind: str, count: int,
                 queue_delay_us: int, parameters: Optional[Mapping[str, str]] = None) -> str:
     """config.pbtxt text (protobuf text format of Triton's ModelConfig).
 
     Args:
-        platform: e.g. "onnxruntime_onnx"; None for the Python backend.
+        platform: e.g. "onnxruntime_onnx"; "openvino" (a backend, not a platform, in Triton's terms);
+            None for the Python backend.
         kind: instance_group kind, "KIND_GPU" or "KIND_CPU".
     """
     mx, preferred = batching(manifest)
     where = f"model {name}"
-    lines = [f'name: "{name}"', f'platform: "{platform}"' if platform else 'backend: "python"',
-             f"max_batch_size: {mx}",
+    if platform == "openvino":  # the backend's default file is model.xml (IR); ours is the engine's ONNX
+        head = ['backend: "openvino"', f'default_model_filename: "{_ARTIFACT_NAME[platform]}"']
+    else:
+        head = [f'platform: "{platform}"' if platform else 'backend: "python"']
+    lines = [f'name: "{name}"', *head, f"max_batch_size: {mx}",
              "input [", ",\n".join(_tensor(s, mx > 0, where) for s in mf.inputs_of(manifest)), "]",
              "output [", ",\n".join(_tensor(s, mx > 0, where) for s in mf.outputs_of(manifest)), "]",
              f"instance_group [ {{ kind: {kind} count: {int(count)} }} ]"]
@@ -139,7 +158,8 @@ def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLik
     """Write the repository `out` (atomically: built beside it, then renamed); returns the model names.
     `notes` (if given) receives one line per engine that got no ensemble, saying why. The ensembles'
     engine step is the Python-backend model (`ensemble_via="python"`, what this machine serves) or
-    the production one (`"production"`: NAME_onnxruntime / NAME_tensorrt, for a GPU host's server).
+    the production one (`"production"`: NAME_onnxruntime / NAME_tensorrt / NAME_openvino, for a
+    host whose tritonserver has that backend).
 
     Raises:
         BadInputError: a missing engine or manifest, duplicate names, an existing `out` without force.
@@ -163,10 +183,10 @@ def write_repository(engines: Sequence[str | os.PathLike], out: str | os.PathLik
     notes = [] if notes is None else notes
     try:
         for (engine, man), name in zip(plans, names):
-            platform = _PLATFORM[engine.suffix]
+            platform = platform_of(engine, man)
             prod = f"{name}_{platform.split('_')[0]}"
             _add_model(tmp, prod, engine, man, _ARTIFACT_NAME[platform],
-                       config_text(prod, man, platform=platform, kind="KIND_GPU" if gpu else "KIND_CPU",
+                       config_text(prod, man, platform=platform, kind=_kind(platform, gpu),
                                    count=instances, queue_delay_us=queue_delay_us), model_py=False)
             _add_model(tmp, name, engine, man, engine.name,
                        config_text(name, man, platform=None, kind="KIND_CPU", count=instances,

@@ -227,3 +227,32 @@ def test_real_stub_refuses_this_interpreter_when_it_is_not_the_system_python():
 def test_serve_on_a_folder_without_configs_is_refused(tmp_path):
     with pytest.raises(BadInputError, match="not a model repository"):
         srv_mod.Server(tmp_path)
+
+
+def test_openvino_engine_gets_triton_openvino_backend_on_cpu(tmp_path):
+    """`build-engine --backend openvino` writes NAME.openvino.PREC.onnx with `engine.backend: openvino` in its
+    manifest: the production model is Triton's openvino backend reading that ONNX as 1/model.onnx, on the CPU
+    (the backend has no GPU), beside the Python-backend model; with --ensemble-via production the ensemble's
+    engine step is the openvino model."""
+    man = json.loads((DATA / "gaitset.manifest.json").read_text())
+    man["engine"] = {"backend": "openvino", "precision": "fp32", "device": "CPU"}
+    e = tmp_path / "gaitset.openvino.fp32.onnx"
+    e.write_bytes(b"placeholder openvino engine")
+    mf.write(mf.manifest_path_for(e), man)
+    names = write_repository([e], tmp_path / "repo", gpu=True, ensemble_via="production")
+    cfg = parse_repo(tmp_path / "repo")
+    name = "gaitset_openvino_fp32"
+    prod = f"{name}_openvino"
+    assert names[:2] == [prod, name] and sorted(cfg) == sorted(names)
+    c = cfg[prod]
+    assert c["backend"] == "openvino" and "platform" not in c and c["default_model_filename"] == "model.onnx"
+    assert [g["kind"] for g in c["instance_group"]] == ["KIND_CPU"]
+    assert int(c["max_batch_size"]) == 8 and [t["name"] for t in c["input"]] == ["sils"]
+    assert (tmp_path / "repo" / prod / "1" / "model.onnx").read_bytes() == e.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "repo" / prod / "1").iterdir()) == ["model.onnx"]
+    py = cfg[name]
+    assert py["backend"] == "python" and py["parameters"]["engine_file"]["string_value"] == e.name
+    assert (tmp_path / "repo" / name / "1" / e.name).is_file()
+    assert (tmp_path / "repo" / name / "1" / mf.manifest_path_for(e).name).is_file()
+    steps = cfg[f"{name}_ensemble"]["ensemble_scheduling"]["step"]
+    assert [s["model_name"] for s in steps] == [f"{name}_pre", prod, f"{name}_post"]
