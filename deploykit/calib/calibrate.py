@@ -130,7 +130,8 @@ class QdqFromOnnx:
             report, _, how = self._sensitivity(paths["opt"], rng, kept, float_nodes)
             float_nodes = sorted(set(float_nodes) | set(report.float_nodes if report else ()))
         qdq.quantize(paths["opt"], rng, qdq.QdqLayout.S8S8, paths["s8s8"], exclude_nodes=float_nodes)
-        qdq.quantize(paths["opt"], rng, qdq.QdqLayout.U8S8, paths["u8s8"], exclude_nodes=float_nodes)
+        u8s8_float, u8s8_how = self._u8s8_float_nodes(paths["opt"], rng, kept, list(self.keep_float), float_nodes)
+        qdq.quantize(paths["opt"], rng, qdq.QdqLayout.U8S8, paths["u8s8"], exclude_nodes=u8s8_float)
 
         entry = {"precision": "int8",
                  "calibration": {"method": method.value, "percentile": rng.percentile, "samples": rng.samples,
@@ -143,12 +144,34 @@ class QdqFromOnnx:
                  "versions": {"deploykit": __version__, "onnxruntime": onnxruntime.__version__,
                               "onnx": onnx.__version__}}
         for key, layout in (("s8s8", qdq.QdqLayout.S8S8), ("u8s8", qdq.QdqLayout.U8S8)):
+            mixed_entry = entry["mixed_precision"] if key == "s8s8" else \
+                {**entry["mixed_precision"], "float_nodes": u8s8_float, "u8s8": u8s8_how}
             mf.write_engine_manifest(man, paths[key], {
-                "backend": "onnxruntime", **entry, "layout": layout.description, "qdq": qdq.count_qdq(paths[key]),
+                "backend": "onnxruntime", **entry, "mixed_precision": mixed_entry,
+                "layout": layout.description, "qdq": qdq.count_qdq(paths[key]),
                 "intended_for": "TensorRT (explicit quantization; ONNX Runtime runs it too, slowly)"
                 if layout is qdq.QdqLayout.S8S8 else "ONNX Runtime CPU (x86 VNNI)"})
-        return CalibrationResult(paths["u8s8"], paths=paths, ranges=rng, float_nodes=float_nodes, sensitivity=report,
+        return CalibrationResult(paths["u8s8"], paths=paths, ranges=rng, float_nodes=u8s8_float, sensitivity=report,
                                  engine_entry=entry)
+
+    def _u8s8_float_nodes(self, opt: Path, rng: R.Ranges, feeds: list, given: list[str],
+                          chosen: list[str]) -> tuple[list[str], str]:
+        """The float set for the U8S8 model: the sweep's set is chosen on S8S8 (TensorRT's placement), but
+        U8S8 is ONNX Runtime's own op set (it also quantizes op outputs), where the same set can make the
+        output worse (hrnet-w32: plain cosine fell below 0.98). So it is kept for U8S8 only when it
+        measurably lowers U8S8's output NSR on the sweep samples. The user's --keep-float, and an explicit
+        --sensitivity set, are always kept."""
+        extra = sorted(set(chosen) - set(given))
+        if self.sensitivity or not extra or not feeds:  # --sensitivity asked for the set on both: kept
+            return chosen, "same float set as S8S8"
+        from . import sensitivity
+
+        evaluate = sensitivity.evaluator(opt, rng, feeds, given, self.threads, layout=qdq.QdqLayout.U8S8)
+        with_set, without = evaluate(extra), evaluate([])
+        if with_set <= without:
+            return chosen, f"S8S8's float set kept: U8S8 output NSR {with_set:.3g} with it, {without:.3g} without"
+        return sorted(given), (f"S8S8's automatic float set dropped: U8S8 output NSR {with_set:.3g} with it, "
+                               f"{without:.3g} without (U8S8 quantizes other ops' outputs)")
 
     def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str]):
         from rich.console import Console

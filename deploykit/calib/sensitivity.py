@@ -303,8 +303,9 @@ class SensitivityMiss(DeploykitError):
 
 
 def evaluator(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.ndarray]],
-              forced: Sequence[str] = (), threads: Optional[int] = None) -> Callable[[list[str]], float]:
-    """`evaluate(float_nodes) -> NSR` of the S8S8 model with those nodes (and `forced`) float, on `feeds`."""
+              forced: Sequence[str] = (), threads: Optional[int] = None,
+              layout: QdqLayout = QdqLayout.S8S8) -> Callable[[list[str]], float]:
+    """`evaluate(float_nodes) -> NSR` of the `layout` model with those nodes (and `forced`) float, on `feeds`."""
     import tempfile
     from pathlib import Path
 
@@ -322,7 +323,7 @@ def evaluator(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, 
     def evaluate(float_nodes: list[str]) -> float:
         with tempfile.TemporaryDirectory(prefix="deploykit-sens-") as tmp:
             p = Path(tmp) / "m.onnx"
-            qdq.quantize(opt, rng, QdqLayout.S8S8, p, exclude_nodes=[*forced, *float_nodes])
+            qdq.quantize(opt, rng, layout, p, exclude_nodes=[*forced, *float_nodes])
             s = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
             return output_nsr(ref, [s.run(None, f) for f in feeds])
     return evaluate
