@@ -185,3 +185,60 @@ def test_auto_probes_tensorrt_before_the_gpu(monkeypatch):
     name, why = be.choose_backend("auto")
     assert name != "tensorrt" and why.startswith("tensorrt is not installed (pip install 'deploykit[trt]'); ")
     assert cudart.calls == []
+
+
+# -- implicit INT8 carries the mixed-precision float set (issue 10, item 6) ------------------------
+
+def _int8_build(tmp_path, monkeypatch, version, keep_float, trt_path="auto"):
+    """tb.build end to end on the tiny convnet (x -> conv1 -> relu -> conv2) with a real calibration
+    (4 samples, `keep_float` kept in float), against the recording TensorRT of `version`."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "robustness"))
+    from rb_helpers import calib_npy, tiny_model
+
+    from deploykit import manifest as mf
+    from deploykit.build.build_engine import BuildOptions
+    from deploykit.calib import QdqFromOnnx
+
+    onnx_path = tiny_model(tmp_path / "src")
+    npy = calib_npy(tmp_path / "calib.npy")
+    trt, rec = make_trt(version, net=Net(layers=[("conv1", [FLOAT]), ("relu", [FLOAT]), ("conv2", [FLOAT])]))
+    monkeypatch.setattr(tb, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(tb, "gpu_identity", lambda i: {"gpu_name": "NVIDIA Orin", "compute_capability": "8.7"})
+    monkeypatch.setattr(tb, "calibrate", lambda src, opt, out, trt_version=None: QdqFromOnnx(
+        src, data=str(npy), samples=4, keep_float=keep_float, auto_mixed=False, progress=False,
+        trt_version=trt_version)(out))
+    res = tb.build(onnx_path, mf.read(mf.manifest_path_for(onnx_path)),
+                   BuildOptions(int8=True, progress=False, trt_path=trt_path), tmp_path / "engines")
+    return rec, mf.read(res.manifest_path)
+
+
+def test_implicit_int8_pins_the_float_nodes_the_s8s8_model_leaves_float(tmp_path, monkeypatch):
+    """On the flag path a float node of the calibration would otherwise get TensorRT's INT8 kernels
+    (every tensor has a dynamic range); it is pinned FP32 under OBEY_PRECISION_CONSTRAINTS, as the
+    strongly typed path leaves it without Q/DQ. Without a float set nothing is pinned."""
+    rec, man = _int8_build(tmp_path / "a", monkeypatch, "8.6.1", keep_float=("conv2",))
+    assert {lay._name for lay in rec.network._layers if lay._out_types} == {"conv2"}
+    assert len([c for c in rec.calls if c[:3] == ("ILayer", "set", "precision")]) == 1
+    assert {"INT8", "OBEY_PRECISION_CONSTRAINTS"} <= rec.config._flags
+    assert man["engine"]["fp32_pinned_layers"] == 1
+    assert man["engine"]["mixed_precision"]["float_nodes"] == ["conv2"]
+
+    rec, man = _int8_build(tmp_path / "b", monkeypatch, "8.6.1", keep_float=())
+    assert not [c for c in rec.calls if c[:3] == ("ILayer", "set", "precision")]
+    assert man["engine"]["fp32_pinned_layers"] == 0
+
+
+def test_strongly_typed_int8_parses_the_s8s8_model_without_pins(tmp_path, monkeypatch):
+    """TensorRT 10.3 default path: the float set lives in the S8S8 graph (no Q/DQ on conv2), no layer is pinned."""
+    import onnx
+
+    rec, man = _int8_build(tmp_path, monkeypatch, "10.3.0", keep_float=("conv2",))
+    assert not [c for c in rec.calls if c[:3] == ("ILayer", "set", "precision")]
+    assert man["engine"]["onnx"].endswith(".int8-s8s8.onnx") and man["engine"]["fp32_pinned_layers"] is None
+    g = onnx.load(str(tmp_path / "engines" / man["engine"]["onnx"])).graph
+    conv2 = next(n for n in g.node if n.name == "conv2")
+    producers = {o: n.op_type for n in g.node for o in n.output}
+    assert "DequantizeLinear" not in {producers.get(i) for i in conv2.input}

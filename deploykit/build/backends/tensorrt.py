@@ -8,7 +8,7 @@ NOT EXECUTED on the development and CI machines (no GPU, no TensorRT). The decis
 |---|---|---|---|
 | 11.x | strongly typed (the only one: BuilderFlag.FP16/INT8 and the calibrators are removed) | FP16 ONNX graph (build/fp16.py) | S8S8 Q/DQ ONNX |
 | 10.1 - 10.x | strongly typed by default; `trt_path="flags"` offers the flag path | as 11.x, or BuilderFlag.FP16 + FP32 layer constraints | as 11.x, or BuilderFlag.INT8 + calibration cache |
-| 8.5, 8.6, 10.0 | builder flags | BuilderFlag.FP16 + OBEY_PRECISION_CONSTRAINTS, FP32 layers pinned | BuilderFlag.INT8 + the calibration cache (implicit INT8) |
+| 8.5, 8.6, 10.0 | builder flags | BuilderFlag.FP16 + OBEY_PRECISION_CONSTRAINTS, FP32 layers pinned | BuilderFlag.INT8 + OBEY_PRECISION_CONSTRAINTS + the calibration ranges (implicit INT8), mixed-precision float nodes pinned FP32 |
 
 Always: `set_memory_pool_limit(WORKSPACE)`; TF32 cleared (it is on by default and would run the
 FP32 plan and FP32 islands at 10-bit mantissas; recorded as `tf32: false`); an optional timing cache
@@ -52,7 +52,9 @@ class BuildPlan:
         builder_flags: BuilderFlag names to set.
         onnx: which ONNX feeds the parser: "fp32" (optimised FP32), "fp16" (FP16 graph), "s8s8" (Q/DQ).
         dynamic_ranges: implicit INT8: set ITensor.dynamic_range from ranges.json (flag path).
-        fp32_layers: pin the FP16 plan's FP32 nodes with layer precision (flag path).
+        fp32_layers: pin nodes FP32 with layer precision (flag path): the FP16 plan's FP32 nodes and, in
+            implicit INT8, the calibration's mixed-precision float nodes (what the S8S8 model leaves
+            without Q/DQ), so both TensorRT paths run the same layers in float.
         clear_flags: BuilderFlag names to clear (TF32: on by default, off for FP32 parity).
         dla: build for a DLA core (default device DLA, GPU_FALLBACK).
         notes: what the user should know.
@@ -112,10 +114,12 @@ def plan_build(version: str, precision: Precision, trt_path: str = "auto", dla: 
         flags += ["FP16", "OBEY_PRECISION_CONSTRAINTS"]
     if precision in (Precision.INT8, Precision.INT8_FP16):
         flags.append("INT8")
+        if "OBEY_PRECISION_CONSTRAINTS" not in flags:  # mixed precision's float layers are pinned FP32
+            flags.append("OBEY_PRECISION_CONSTRAINTS")
     if v >= (10, 1, 0) and "INT8" in flags:
         notes.append(f"implicit INT8 (ITensor.dynamic_range) is deprecated since TensorRT 10.1 (still works on {version})")
-    return BuildPlan(False, v < (10, 0, 0), tuple(flags), "fp32", "INT8" in flags, "FP16" in flags, dla=dla,
-                     notes=tuple(notes))
+    return BuildPlan(False, v < (10, 0, 0), tuple(flags), "fp32", "INT8" in flags, "OBEY_PRECISION_CONSTRAINTS" in flags,
+                     dla=dla, notes=tuple(notes))
 
 
 def layer_node(layer_name: str, node_names: frozenset) -> Optional[str]:
@@ -340,11 +344,12 @@ def build(onnx_path: Path, man: dict, opt: BuildOptions, out_dir: Path, calibrat
         amax = {k: r.amax for k, r in Ranges.load(cal.paths["ranges"]).tensors.items()}
         engine["calibration"] = cal.engine_entry["calibration"]
         engine["mixed_precision"] = cal.engine_entry["mixed_precision"]
+        fp32_nodes = frozenset(engine["mixed_precision"]["float_nodes"])
     if opt.fp16:
         tensors, how = fp16_keep_list(extras["opt"], man, opt)
         fp16_path, fp16_plan = Fp16FromOnnx(extras["opt"], tensors)(out_dir / f"{stem}.fp16.onnx")
         extras["fp16"] = fp16_path
-        fp32_nodes = frozenset(fp16_plan.fp32_nodes)
+        fp32_nodes |= frozenset(fp16_plan.fp32_nodes)
         engine["fp16"] = {**fp16_plan.to_json(), "keep_fp32_tensors": tensors, "audit": how}
     parsed = extras[{"fp32": "opt", "fp16": "fp16", "s8s8": "s8s8"}[plan.onnx]]
     plan_path = out_dir / f"{stem}.{opt.precision.value.replace('+', '-')}.plan"
