@@ -43,7 +43,9 @@ def sh(cmd: list[str], log: list[str], ok_codes=(0,)) -> int:
     line = " ".join(shlex.quote(c) for c in cmd)
     print(f"+ {line}", file=sys.stderr, flush=True)
     log.append(line)
-    rc = subprocess.run(cmd).returncode
+    # `deploykit` runs as this interpreter's module: the console script need not be on PATH
+    run = [sys.executable, "-m", "deploykit.cli", *cmd[1:]] if cmd[0] == "deploykit" else cmd
+    rc = subprocess.run(run).returncode
     if rc not in ok_codes:
         raise SystemExit(f"cpu_backends: `{line}` exited {rc}")
     return rc
