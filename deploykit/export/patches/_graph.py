@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 import onnx_graphsurgeon as gs
 from onnx_graphsurgeon.logger import G_LOGGER
+
+
+M = TypeVar("M")
+
+
+def match_each(graph: gs.Graph, op: str, matcher: Callable[[gs.Graph, gs.Node], Optional[M]]) -> list[M]:
+    """`matcher(graph, node)` on every node of type `op` (a snapshot: rewrites may follow), the non-None
+    results in graph order."""
+    found = (matcher(graph, n) for n in list(graph.nodes) if n.op == op)
+    return [m for m in found if m is not None]
 
 
 @contextlib.contextmanager

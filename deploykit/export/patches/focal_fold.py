@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from ._graph import add_node, detach, int_list, norm_axis, only_consumer, reshape, same_constant, static_shape
-from ._graph import transpose
+from ._graph import add_node, detach, int_list, match_each, norm_axis, only_consumer, reshape, same_constant
+from ._graph import static_shape, transpose
 from .registry import Match, register_patch
 
 _CONV_ATTRS = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
@@ -88,8 +88,7 @@ def _match_split(graph: gs.Graph, split: gs.Node) -> Match | None:
 @register_patch("focal-fold", order=40)
 def match(graph: gs.Graph) -> list[Match]:
     """Every Split whose equal parts each feed the same Conv, concatenated back in order."""
-    found = (_match_split(graph, n) for n in list(graph.nodes) if n.op == "Split")
-    return [m for m in found if m is not None]
+    return match_each(graph, "Split", _match_split)
 
 
 def rewrite(graph: gs.Graph, m: Match) -> None:

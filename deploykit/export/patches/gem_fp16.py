@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from ._graph import add_node, constant_value, detach, int_list, only_consumer, producer, reduce, static_shape
+from ._graph import add_node, constant_value, detach, int_list, match_each, only_consumer, producer, reduce
+from ._graph import static_shape
 from .registry import Match, register_patch
 
 _POOLS = ("AveragePool", "ReduceMean", "GlobalAveragePool")
@@ -110,8 +111,7 @@ def _match_pow(graph: gs.Graph, pow1: gs.Node) -> Match | None:
 @register_patch("gem-fp16", order=30)
 def match(graph: gs.Graph) -> list[Match]:
     """Every Pow(p > 1) of a positively clamped tensor -> complete average over bins -> Pow(1/p)."""
-    found = (_match_pow(graph, n) for n in list(graph.nodes) if n.op == "Pow")
-    return [m for m in found if m is not None]
+    return match_each(graph, "Pow", _match_pow)
 
 
 def rewrite(graph: gs.Graph, m: Match) -> None:

@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from ._graph import add_node, constant_value, detach, int_list, norm_axis, only_consumer, producer, reshape
-from ._graph import same_constant, static_shape, transpose
+from ._graph import add_node, constant_value, detach, int_list, match_each, norm_axis, only_consumer, producer
+from ._graph import reshape, same_constant, static_shape, transpose
 from .registry import Match, register_patch
 
 # Per-element ops that can run on the merged tensor unchanged (their constant inputs must agree).
@@ -133,8 +133,7 @@ def _match_concat(graph: gs.Graph, concat: gs.Node) -> Match | None:
 @register_patch("grouped-parts", order=50)
 def match(graph: gs.Graph) -> list[Match]:
     """Every Concat of k per-part chains (same ops, per-part weights) over the k parts of one tensor."""
-    found = (_match_concat(graph, n) for n in list(graph.nodes) if n.op == "Concat")
-    return [m for m in found if m is not None]
+    return match_each(graph, "Concat", _match_concat)
 
 
 def _merged_step(graph: gs.Graph, name: str, x: gs.Tensor, nodes: list[gs.Node], k: int) -> gs.Variable:

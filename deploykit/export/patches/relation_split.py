@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from ._graph import add_node, constant_value, detach, only_consumer, producer, reshape, static_shape
+from ._graph import add_node, constant_value, detach, match_each, only_consumer, producer, reshape, static_shape
 from ._graph import transpose
 from .registry import Match, register_patch
 
@@ -82,8 +82,7 @@ def _match_conv(graph: gs.Graph, conv: gs.Node) -> Match | None:
 @register_patch("relation-split", order=45)
 def match(graph: gs.Graph) -> list[Match]:
     """Every 1x1 Conv on Concat(view(Transpose(G)), view(G)) of a square [N, a, a] tensor G."""
-    found = (_match_conv(graph, n) for n in list(graph.nodes) if n.op == "Conv")
-    return [m for m in found if m is not None]
+    return match_each(graph, "Conv", _match_conv)
 
 
 def rewrite(graph: gs.Graph, m: Match) -> None:
