@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE_PY = Path(os.environ.get("DEPLOYKIT_SERVE_VENV", ROOT / ".venv-serve")) / "bin" / "python"
 
 pytestmark = pytest.mark.slow
 
@@ -69,21 +68,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("when,load_s,code", [("ready", 0, 0), ("loading", 60, 130)])
-def test_ctrl_c_stops_serve_and_leaves_nothing(tmp_path, when, load_s, code):
+def test_ctrl_c_stops_serve_and_leaves_nothing(tmp_path, when, load_s, code, serve_py, serve_env):
     """Ctrl-C once ready: exit 0; while the model loads (its initialize sleeps 60 s): exit 130. Either way
     the tritonserver (in its own session, so Ctrl-C reaches only deploykit) is gone and its ports closed."""
-    if not SERVE_PY.exists():
-        pytest.fail(f"{SERVE_PY} missing: run `bash scripts/serve_env.sh` (scripts/test.sh does)")
     model = tmp_path / "repo" / "identity"
     (model / "1").mkdir(parents=True)
     (model / "1" / "model.py").write_text(IDENTITY_PY.replace("{load_s}", str(load_s)))
     (model / "config.pbtxt").write_text(IDENTITY_CONFIG)
     http, grpc = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([str(SERVE_PY), "-m", "deploykit.cli", "serve", str(tmp_path / "repo"),
+    proc = subprocess.Popen([str(serve_py), "-m", "deploykit.cli", "serve", str(tmp_path / "repo"),
                              "--http-port", str(http), "--grpc-port", str(grpc)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=serve_env)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()

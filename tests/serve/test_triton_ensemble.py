@@ -24,7 +24,6 @@ import pytest
 from deploykit import manifest as mf
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE_PY = Path(os.environ.get("DEPLOYKIT_SERVE_VENV", ROOT / ".venv-serve")) / "bin" / "python"
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +49,7 @@ def _inputs(work: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    if not SERVE_PY.exists():
-        pytest.fail(f"{SERVE_PY} missing: run `bash scripts/serve_env.sh` (scripts/test.sh does)")
+def report(tmp_path_factory, serve_py, serve_env):
     d = tmp_path_factory.mktemp("ensemble")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     art, work = d / "art", d / "work"
@@ -74,9 +71,8 @@ def report(tmp_path_factory):
     _cli("-q", "infer", str(work / "gait.onnx"), str(work / "sils.npy"), "--out", str(work / "gait.json"), env=env)
     _cli("triton-repo", *(str(work / f"{r}.onnx") for r in ("pose", "reid", "gait")), "--cpu",
          "--out", str(d / "repo"), env=env)
-    senv = {k: v for k, v in env.items() if k != "VIRTUAL_ENV"}
-    out = subprocess.run([str(SERVE_PY), str(ROOT / "tests/serve/_ensemble_checks.py"), str(d / "repo"), str(work)],
-                         capture_output=True, text=True, env=senv, timeout=900)
+    out = subprocess.run([str(serve_py), str(ROOT / "tests/serve/_ensemble_checks.py"), str(d / "repo"), str(work)],
+                         capture_output=True, text=True, env=serve_env, timeout=900)
     line = [x for x in out.stdout.splitlines() if x.startswith("REPORT ")]
     assert out.returncode == 0 and line, out.stdout[-3000:] + out.stderr[-3000:]
     return json.loads(line[0][7:])

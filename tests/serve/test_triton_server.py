@@ -15,15 +15,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE_PY = Path(os.environ.get("DEPLOYKIT_SERVE_VENV", ROOT / ".venv-serve")) / "bin" / "python"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    if not SERVE_PY.exists():
-        pytest.fail(f"{SERVE_PY} missing: run `bash scripts/serve_env.sh` (scripts/test.sh does)")
+def report(tmp_path_factory, serve_py, serve_env):
     d = tmp_path_factory.mktemp("triton")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, "-m", "deploykit.cli", "export", "gaitset", "--checkpoint",
@@ -31,9 +28,8 @@ def report(tmp_path_factory):
                     "--out", str(d / "art")], check=True, env=env, timeout=600)
     subprocess.run([sys.executable, "-m", "deploykit.cli", "triton-repo", str(d / "art/gaitset.onnx"),
                     "--out", str(d / "repo")], check=True, env=env, timeout=120)
-    senv = {k: v for k, v in env.items() if k != "VIRTUAL_ENV"}
-    out = subprocess.run([str(SERVE_PY), str(ROOT / "tests/serve/_server_checks.py"), str(d / "repo"),
-                          str(d / "art/gaitset.onnx")], capture_output=True, text=True, env=senv, timeout=900)
+    out = subprocess.run([str(serve_py), str(ROOT / "tests/serve/_server_checks.py"), str(d / "repo"),
+                          str(d / "art/gaitset.onnx")], capture_output=True, text=True, env=serve_env, timeout=900)
     line = [x for x in out.stdout.splitlines() if x.startswith("REPORT ")]
     assert out.returncode == 0 and line, out.stdout[-3000:] + out.stderr[-3000:]
     return json.loads(line[0][7:])
