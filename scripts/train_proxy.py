@@ -70,6 +70,18 @@ def _gait_eval(net, sils, ids, conds, protocol: dict, label: str) -> dict:
     return res
 
 
+def _optimise(opt, sched, loss, step: int, args, start: float, losses: str) -> int:
+    """One optimiser and scheduler step on `loss`; logs every --log-every steps; returns step + 1."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    step += 1
+    if step % args.log_every == 0 or step == args.steps:
+        print(f"step {step}/{args.steps} {losses} {time.time() - start:.0f} s", flush=True)
+    return step
+
+
 def _setup(seed: int, threads: int):
     import torch
 
@@ -130,14 +142,8 @@ def train_gait(args) -> None:
         emb = net(x)  # [n, 256, 62]
         loss_t = triplet_loss(emb, y)
         loss_c = torch.nn.functional.cross_entropy(head(emb.mean(-1)), y)
-        opt.zero_grad()
-        (loss_t + args.ce * loss_c).backward()
-        opt.step()
-        sched.step()
-        step += 1
-        if step % args.log_every == 0 or step == args.steps:
-            print(f"step {step}/{args.steps} triplet {loss_t.item():.4f} ce {loss_c.item():.3f} "
-                  f"{time.time() - start:.0f} s", flush=True)
+        step = _optimise(opt, sched, loss_t + args.ce * loss_c, step, args, start,
+                         f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f}")
     res = _gait_eval(net, ev_sils, ev_ids, ev_conds, protocol, "trained")
     _save(net, step, args, {"task": "deploykit.synth.walkers", "heldout": res, "heldout_protocol": protocol,
                             "heldout_random_weights": baseline, "train_views": args.train_views})
@@ -206,13 +212,7 @@ def train_pose(args) -> None:
         x, kp, _ = pose_figures(args.p * args.k, seed=args.seed * 1_000_003 + step, size=size)
         target = torch.from_numpy(heatmap_targets(kp, size, hm_hw))
         loss = 0.5 * torch.nn.functional.mse_loss(net(torch.from_numpy(x)), target)  # HRNet's JointsMSELoss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        if step % args.log_every == 0 or step == args.steps:
-            print(f"step {step}/{args.steps} mse {loss.item():.6f} {time.time() - start:.0f} s", flush=True)
+        step = _optimise(opt, sched, loss, step, args, start, f"mse {loss.item():.6f}")
         if step % args.eval_every == 0 and step < args.steps:
             curve.append({"step": step, "seconds": round(time.time() - start), **_pose_eval(net, ev_x, ev_kp, size)})
             print(f"held-out at step {step}: {curve[-1]}", flush=True)
@@ -299,14 +299,8 @@ def train_reid(args) -> None:
         feat_pre_bn, feat = net(xb)
         loss_t = batch_hard_triplet(feat_pre_bn, y)
         loss_c = torch.nn.functional.cross_entropy(net.cls(feat), y)  # BNNeck: CE on the post-BN feature
-        opt.zero_grad()
-        (loss_t + args.ce * loss_c).backward()
-        opt.step()
-        sched.step()
-        step += 1
-        if step % args.log_every == 0 or step == args.steps:
-            print(f"step {step}/{args.steps} triplet {loss_t.item():.4f} ce {loss_c.item():.3f} "
-                  f"{time.time() - start:.0f} s", flush=True)
+        step = _optimise(opt, sched, loss_t + args.ce * loss_c, step, args, start,
+                         f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f}")
         if step % args.eval_every == 0 and step < args.steps:
             curve.append({"step": step, "seconds": round(time.time() - start),
                           **reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)})
