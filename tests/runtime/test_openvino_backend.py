@@ -120,3 +120,38 @@ print(type(e).__name__, out["embeddings"].shape, "torch" in sys.modules)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "OpenVinoEngine (1, 256, 62) False"
+
+
+def test_an_output_that_aliases_an_inner_tensor_is_found_by_its_graph_name(tmp_path):
+    """OpenVINO gives an output tensor every name it carries (here `coords` and the Relu's output, as
+    PRTR's `coords` and `/kpt_embed/layers.2/Add_output_0` in its S8S8 model) and `get_any_name()` picks
+    the first in sort order, `/kpt/...` before `coords`, so `infer` raised KeyError('coords') (prtr-res50
+    `build-engine --int8`, backend auto).
+    The engine must look the output up among all its names; exact, since no arithmetic differs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from deploykit import manifest as mf
+    from deploykit.errors import BadInputError
+    from deploykit.runtime.backends.openvino import OpenVinoEngine
+
+    src = tmp_path / "alias.onnx"
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["/kpt/Relu_output_0"]),
+                           helper.make_node("Identity", ["/kpt/Relu_output_0"], ["coords"])],
+                          "alias", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("coords", TensorProto.FLOAT, [1, 4])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(src))
+    mf.write(mf.manifest_path_for(src), {
+        "model": {"name": "alias", "family": "test"}, "weights": {"source": "random", "seed": 0},
+        "inputs": [{"name": "x", "shape": [1, 4], "dtype": "float32"}],
+        "outputs": [{"name": "coords", "shape": [1, 4], "dtype": "float32"}],
+        "preprocess": {}, "postprocess": {}, "onnx_sha256": mf.sha256_file(src)})
+    res = EngineFromOnnx(src, BuildOptions(), backend="openvino")(tmp_path / "ov")
+    x = np.array([[-1.0, 2.0, -3.0, 4.0]], np.float32)
+    with Engine.load(res.engine_path) as e:
+        assert isinstance(e, OpenVinoEngine)
+        np.testing.assert_array_equal(e.infer({"x": x})["coords"], np.maximum(x, 0))
+    from deploykit.runtime.backends.openvino import _output_index
+
+    with pytest.raises(BadInputError, match="no output 'logits'"):
+        _output_index(["logits"], [{"/kpt/Relu_output_0", "coords"}], "alias.openvino.fp32.onnx")

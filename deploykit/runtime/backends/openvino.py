@@ -73,7 +73,8 @@ class OpenVinoEngine(Engine):
             raise BadInputError(f"{self.path.name} is a bf16 engine but this CPU has no native bf16 "
                                 f"(AVX512_BF16/AMX); build an fp32 or int8 OpenVINO engine here")
         self.compiled = core.compile_model(core.read_model(str(self.path)), "CPU", self.config())
-        self._names = [o.get_any_name() for o in self.compiled.outputs]
+        self._index = _output_index([s.name for s in self.outputs], [set(o.get_names()) for o in self.compiled.outputs],
+                                    self.path.name)
 
     def _deactivate(self) -> None:
         self.compiled = None
@@ -81,8 +82,21 @@ class OpenVinoEngine(Engine):
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._lock:  # one infer request per call would also do; a lock keeps memory flat
             results = self.compiled(feeds)
-            by_name = {name: np.array(results[i]) for i, name in enumerate(self._names)}
-        return {s.name: by_name[s.name] for s in self.outputs}
+            return {name: np.array(results[i]) for name, i in self._index.items()}
+
+
+def _output_index(wanted: list[str], names: list[set], where: str) -> dict[str, int]:
+    """{manifest output name: compiled output index}. An OpenVINO output tensor can carry several names
+    (the graph's output and the name of the node output it aliases, e.g. after a float island of a
+    Q/DQ graph), and `get_any_name()` picks one of them, so each output is found among all its names."""
+    index = {}
+    for name in wanted:
+        hits = [i for i, got in enumerate(names) if name in got]
+        if not hits:
+            raise BadInputError(f"{where}: OpenVINO's compiled model has no output {name!r} (its outputs: "
+                                f"{[sorted(n) for n in names]}); rebuild the engine with `deploykit build-engine`")
+        index[name] = hits[0]
+    return index
 
 
 def _probe():
