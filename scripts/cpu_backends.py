@@ -200,7 +200,11 @@ def gate_rows(results: list[dict]) -> list[str]:
     return rows
 
 
-def write_file(results: list[dict], out: Path, duration: float, bf16: bool, argv: list[str]) -> None:
+MACHINE = "2 cores shared with other jobs while this ran"
+
+
+def write_file(results: list[dict], out: Path, duration: float, bf16: bool, argv: list[str],
+               machine: str = MACHINE) -> None:
     env = results[0]["bench"]["environment"] if results else {}
     trained = [r["model"] for r in results if any("--checkpoint" in c for c in r["commands"])]
     lines = [
@@ -212,8 +216,7 @@ def write_file(results: list[dict], out: Path, duration: float, bf16: bool, argv
         f"3 warm-up calls), {THREADS} threads for every target (torch `set_num_threads`, ONNX Runtime intra-op, "
         "OpenVINO `INFERENCE_NUM_THREADS`), latency hint, batch 1 (gait: 30 frames).",
         "",
-        "**The machine**: 2 cores shared with other jobs (another helper was training models, others ran tests) "
-        "while this ran. Absolute milliseconds are indicative only; the ratios, taken within one interleaved run, "
+        f"**The machine**: {machine}. Absolute milliseconds are indicative only; the ratios, taken within one interleaved run, "
         f"are the figures. Environment: {', '.join(f'{k} {v}' for k, v in env.items())}. "
         f"OpenVINO bf16: {'this CPU has AVX512_BF16 (OpenVINO reports BF16), so it is timed' if bf16 else 'not on this CPU'}.",
         "",
@@ -275,6 +278,7 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="redo models already done in --work")
     ap.add_argument("--rebench", action="store_true", help="models already built in --work: redo only the bench")
     ap.add_argument("--report-only", action="store_true", help="rewrite the file from the models done so far")
+    ap.add_argument("--machine", default=MACHINE, help="what else ran on the machine (written into the file)")
     a = ap.parse_args()
     bf16 = bf16_here()
     results = []
@@ -285,10 +289,10 @@ def main() -> None:
             continue
         results.append(run_model(m, a.work, a.duration, bf16, a.fresh, a.rebench))
         try:  # the file after every model, so a long run leaves a usable partial file
-            write_file(results, a.out, a.duration, bf16, [f"--duration {a.duration:g}"])
+            write_file(results, a.out, a.duration, bf16, [f"--duration {a.duration:g}"], a.machine)
         except Exception as e:  # a report bug must not cost the measurements: rerun with --report-only
             print(f"cpu_backends: writing {a.out} failed ({e!r}); the JSON is kept in {a.work}", file=sys.stderr)
-    write_file(results, a.out, a.duration, bf16, [f"--duration {a.duration:g}"])
+    write_file(results, a.out, a.duration, bf16, [f"--duration {a.duration:g}"], a.machine)
 
 
 if __name__ == "__main__":
