@@ -189,7 +189,7 @@ def test_auto_probes_tensorrt_before_the_gpu(monkeypatch):
 
 # -- implicit INT8 carries the mixed-precision float set (issue 10, item 6) ------------------------
 
-def _int8_build(tmp_path, monkeypatch, version, keep_float, trt_path="auto"):
+def _int8_build(tmp_path, monkeypatch, version, keep_float):
     """tb.build end to end on the tiny convnet (x -> conv1 -> relu -> conv2) with a real calibration
     (4 samples, `keep_float` kept in float), against the recording TensorRT of `version`."""
     import sys
@@ -211,7 +211,7 @@ def _int8_build(tmp_path, monkeypatch, version, keep_float, trt_path="auto"):
         src, data=str(npy), samples=4, keep_float=keep_float, auto_mixed=False, progress=False,
         trt_version=trt_version)(out))
     res = tb.build(onnx_path, mf.read(mf.manifest_path_for(onnx_path)),
-                   BuildOptions(int8=True, progress=False, trt_path=trt_path), tmp_path / "engines")
+                   BuildOptions(int8=True, progress=False), tmp_path / "engines")
     return rec, mf.read(res.manifest_path)
 
 
