@@ -265,6 +265,16 @@ def batch_hard_triplet(emb, labels, margin: float = 0.3):
     return torch.relu(hardest_pos - hardest_neg + margin).mean()
 
 
+def _warmup_then_step(torch, opt, warmup: int, milestone: int):
+    """Learning rate rising linearly from 10% to 100% over `warmup` steps (reid-strong-baseline's warm-up,
+    which RGA's recipe follows), then x0.1 from step `milestone`."""
+    def factor(step: int) -> float:
+        rise = 0.1 + 0.9 * step / warmup if step < warmup else 1.0
+        return rise * (0.1 if step >= milestone else 1.0)
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 def train_reid(args) -> None:
     torch = _setup(args.seed, args.threads)
     from deploykit import models
@@ -283,7 +293,7 @@ def train_reid(args) -> None:
     baseline = reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)
     print(f"held-out random weights: {baseline}", flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.steps * 0.7)], 0.1)
+    sched = _warmup_then_step(torch, opt, args.warmup, int(args.steps * 0.7))
     rng = np.random.default_rng(args.seed + 1)
     by_id = [np.flatnonzero(ids == i) for i in range(args.train_ids)]
     curve, start, step = [{"step": 0, **baseline}], time.time(), 0
@@ -298,7 +308,9 @@ def train_reid(args) -> None:
         y = torch.from_numpy(ids[idx])
         feat_pre_bn, feat = net(xb)
         loss_t = batch_hard_triplet(feat_pre_bn, y)
-        loss_c = torch.nn.functional.cross_entropy(net.cls(feat), y)  # BNNeck: CE on the post-BN feature
+        # BNNeck: CE on the post-BN feature, over the identities trained (the unused classifier rows of the
+        # 767 only add a log-sum-exp term that rose while the features collapsed in the 3e-4 run)
+        loss_c = torch.nn.functional.cross_entropy(net.cls(feat)[:, :args.train_ids], y)
         step = _optimise(opt, sched, loss_t + args.ce * loss_c, step, args, start,
                          f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f}")
         if step % args.eval_every == 0 and step < args.steps:
@@ -347,7 +359,7 @@ DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=
                          train_ids=48, eval_ids=GAIT_EVAL["num_ids"], p=6, k=3),
             "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=450, lr=1e-3, threads=1,
                          eval_ids=64, p=8, k=1, input_size="128x96"),
-            "reid": dict(model="rga", out="proxies/rga-proxy.pth", steps=200, lr=3e-4, threads=1, train_ids=64,
+            "reid": dict(model="rga", out="proxies/rga-proxy.pth", steps=200, lr=1e-4, threads=1, train_ids=64,
                          seqs_per_id=8, eval_ids=REID_EVAL["num_ids"], p=4, k=4, input_size="192x96")}
 
 
@@ -370,6 +382,7 @@ def main(argv=None) -> None:
     ap.add_argument("--train-views", default="90", help="gait: training views, comma-separated (default 90)")
     ap.add_argument("--eval-ids", type=int, help="held-out identities (gait 24, reid 32) or figures (pose 64)")
     ap.add_argument("--eval-every", type=int, default=50, help="pose/reid: held-out metric every N steps (50)")
+    ap.add_argument("--warmup", type=int, default=20, help="reid: linear learning-rate warm-up steps (default 20)")
     ap.add_argument("--ce", type=float, default=1.0, help="cross-entropy weight (default 1)")
     ap.add_argument("--log-every", type=int, default=10)
     args = ap.parse_args(argv)
