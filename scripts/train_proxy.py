@@ -311,8 +311,8 @@ def train_reid(args) -> None:
         # BNNeck: CE on the post-BN feature, over the identities trained (the unused classifier rows of the
         # 767 only add a log-sum-exp term that rose while the features collapsed in the 3e-4 run)
         loss_c = torch.nn.functional.cross_entropy(net.cls(feat)[:, :args.train_ids], y)
-        step = _optimise(opt, sched, loss_t + args.ce * loss_c, step, args, start,
-                         f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f}")
+        step = _optimise(opt, sched, args.triplet * loss_t + args.ce * loss_c, step, args, start,
+                         f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f} |feat| {feat_pre_bn.norm(dim=1).mean().item():.2f}")
         if step % args.eval_every == 0 and step < args.steps:
             curve.append({"step": step, "seconds": round(time.time() - start),
                           **reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)})
@@ -383,6 +383,7 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-ids", type=int, help="held-out identities (gait 24, reid 32) or figures (pose 64)")
     ap.add_argument("--eval-every", type=int, default=50, help="pose/reid: held-out metric every N steps (50)")
     ap.add_argument("--warmup", type=int, default=20, help="reid: linear learning-rate warm-up steps (default 20)")
+    ap.add_argument("--triplet", type=float, default=1.0, help="reid: batch-hard triplet weight (default 1)")
     ap.add_argument("--ce", type=float, default=1.0, help="cross-entropy weight (default 1)")
     ap.add_argument("--log-every", type=int, default=10)
     args = ap.parse_args(argv)
