@@ -266,8 +266,8 @@ def batch_hard_triplet(emb, labels, margin: float = 0.3):
 
 
 def _warmup_then_step(torch, opt, warmup: int, milestone: int):
-    """Learning rate rising linearly from 10% to 100% over `warmup` steps (reid-strong-baseline's warm-up,
-    which RGA's recipe follows), then x0.1 from step `milestone`."""
+    """Learning rate rising linearly from 10% to 100% over `warmup` steps (as reid-strong-baseline warms
+    up), then x0.1 from step `milestone`."""
     def factor(step: int) -> float:
         rise = 0.1 + 0.9 * step / warmup if step < warmup else 1.0
         return rise * (0.1 if step >= milestone else 1.0)
@@ -308,11 +308,12 @@ def train_reid(args) -> None:
         y = torch.from_numpy(ids[idx])
         feat_pre_bn, feat = net(xb)
         loss_t = batch_hard_triplet(feat_pre_bn, y)
-        # BNNeck: CE on the post-BN feature, over the identities trained (the unused classifier rows of the
-        # 767 only add a log-sum-exp term that rose while the features collapsed in the 3e-4 run)
+        # BNNeck: CE on the post-BN feature, over the identities trained: the other rows of the 767 are never
+        # a label, so the loss's chance level is log(train_ids), the figure the log is read against
         loss_c = torch.nn.functional.cross_entropy(net.cls(feat)[:, :args.train_ids], y)
+        norm = feat_pre_bn.norm(dim=1).mean().item()  # a triplet-driven collapse shrinks it
         step = _optimise(opt, sched, args.triplet * loss_t + args.ce * loss_c, step, args, start,
-                         f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f} |feat| {feat_pre_bn.norm(dim=1).mean().item():.2f}")
+                         f"triplet {loss_t.item():.4f} ce {loss_c.item():.3f} |feat| {norm:.2f}")
         if step % args.eval_every == 0 and step < args.steps:
             curve.append({"step": step, "seconds": round(time.time() - start),
                           **reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)})
