@@ -125,13 +125,16 @@ class QdqFromOnnx:
         artifact_set.fault_point("calibrate:ranges-written")
 
         float_nodes = list(self.keep_float)
-        report, how = None, "given" if float_nodes else "none: every quantizable op is INT8"
+        report, how, ref = None, "given" if float_nodes else "none: every quantizable op is INT8", None
+        if (self.sensitivity or self.auto_mixed) and kept:
+            ref = S.reference_outputs(paths["opt"], kept, self.threads)  # once, for S8S8 and U8S8
         if self.sensitivity or self.auto_mixed:
-            report, _, how = self._sensitivity(paths["opt"], rng, kept, float_nodes)
+            report, _, how = self._sensitivity(paths["opt"], rng, kept, float_nodes, ref)
             float_nodes = sorted(set(float_nodes) | set(report.float_nodes if report else ()))
         qdq.quantize(paths["opt"], rng, qdq.QdqLayout.S8S8, paths["s8s8"], exclude_nodes=float_nodes)
-        u8s8_float, u8s8_how = self._u8s8_float_nodes(paths["opt"], rng, kept, list(self.keep_float), float_nodes)
-        qdq.quantize(paths["opt"], rng, qdq.QdqLayout.U8S8, paths["u8s8"], exclude_nodes=u8s8_float)
+        u8s8_float, u8s8_how, written = self._u8s8_float_nodes(paths, rng, kept, list(self.keep_float), float_nodes, ref)
+        if not written:
+            qdq.quantize(paths["opt"], rng, qdq.QdqLayout.U8S8, paths["u8s8"], exclude_nodes=u8s8_float)
 
         entry = {"precision": "int8",
                  "calibration": {"method": method.value, "percentile": rng.percentile, "samples": rng.samples,
@@ -154,30 +157,35 @@ class QdqFromOnnx:
         return CalibrationResult(paths["u8s8"], paths=paths, ranges=rng, float_nodes=u8s8_float, sensitivity=report,
                                  engine_entry=entry)
 
-    def _u8s8_float_nodes(self, opt: Path, rng: R.Ranges, feeds: list, given: list[str],
-                          chosen: list[str]) -> tuple[list[str], str]:
+    def _u8s8_float_nodes(self, paths: dict, rng: R.Ranges, feeds: list, given: list[str],
+                          chosen: list[str], ref: Optional[list]) -> tuple[list[str], str, bool]:
         """The float set for the U8S8 model: the sweep's set is chosen on S8S8 (TensorRT's placement), but
         U8S8 is ONNX Runtime's own op set (it also quantizes op outputs), where the same set can make the
         output worse (hrnet-w32: plain cosine fell below 0.98). So it is kept for U8S8 only when it
         measurably lowers U8S8's output NSR on the sweep samples. The user's --keep-float, and an explicit
-        --sensitivity set, are always kept."""
+        --sensitivity set, are always kept.
+
+        Returns (float nodes, why, whether paths["u8s8"] is already written): the two measured models are
+        written into the stage, the better one becomes the U8S8 artifact, so nothing is quantized twice."""
         extra = sorted(set(chosen) - set(given))
         if self.sensitivity or not extra or not feeds:  # --sensitivity asked for the set on both: kept
-            return chosen, "same float set as S8S8"
-        from . import sensitivity
-
-        evaluate = sensitivity.evaluator(opt, rng, feeds, given, self.threads, layout=qdq.QdqLayout.U8S8)
-        with_set, without = evaluate(extra), evaluate([])
+            return chosen, "same float set as S8S8", False
+        evaluate = S.evaluator(paths["opt"], rng, feeds, given, self.threads, layout=qdq.QdqLayout.U8S8, ref=ref)
+        without_path = paths["u8s8"].with_name(paths["u8s8"].stem + ".all-int8.onnx")
+        with_set, without = evaluate(extra, keep=paths["u8s8"]), evaluate([], keep=without_path)
         if with_set <= without:
-            return chosen, f"S8S8's float set kept: U8S8 output NSR {with_set:.3g} with it, {without:.3g} without"
+            without_path.unlink()
+            return chosen, f"S8S8's float set kept: U8S8 output NSR {with_set:.3g} with it, {without:.3g} without", True
+        os.replace(without_path, paths["u8s8"])
         return sorted(given), (f"S8S8's automatic float set dropped: U8S8 output NSR {with_set:.3g} with it, "
-                               f"{without:.3g} without (U8S8 quantizes other ops' outputs)")
+                               f"{without:.3g} without (U8S8 quantizes other ops' outputs)"), True
 
-    def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str]):
+    def _sensitivity(self, opt: Path, rng: R.Ranges, feeds: list, forced: Sequence[str], ref: Optional[list]):
         from rich.console import Console
         from rich.progress import Progress
 
         with Progress(console=Console(stderr=True), disable=not self.progress) as bar:
             task = bar.add_task("sensitivity (one layer at a time)", total=None)
             return mixed.decide(opt, rng, feeds, forced=forced, target=self.target_nsr, always=self.sensitivity,
-                            threads=self.threads, progress=lambda k, n: bar.update(task, completed=k, total=n))
+                                threads=self.threads, ref=ref,
+                                progress=lambda k, n: bar.update(task, completed=k, total=n))

@@ -132,17 +132,20 @@ def choose(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.
 def decide(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.ndarray]], *,
            forced: Sequence[str] = (), target: float = 0.01, always: bool = False,
            trigger: float = S.AUTO_TRIGGER_NSR, threads: Optional[int] = None,
-           progress: Optional[Callable[[int, int], None]] = None) -> tuple[Optional[S.SensitivityReport], float, str]:
+           progress: Optional[Callable[[int, int], None]] = None,
+           ref: Optional[list] = None) -> tuple[Optional[S.SensitivityReport], float, str]:
     """Automatic mixed precision: measure the all-INT8 S8S8 model on `feeds`; choose float layers when
     asked (`always`, i.e. --sensitivity: one layer at a time) or when its NSR exceeds `trigger`
     (one layer at a time up to S.AUTO_MAX_CANDIDATES candidates, coarse to fine above).
 
     Why only on a miss: the sweep costs a pass per layer or unit, and most models pass without it.
 
+    `ref`: the FP32 outputs on `feeds` if the caller already has them (S.reference_outputs).
+
     Returns (report or None, the all-INT8 NSR, how it was decided, for the manifest).
     """
     onnx = require("onnx", "export")
-    evaluate = S.evaluator(opt, rng, feeds, forced, threads)
+    evaluate = S.evaluator(opt, rng, feeds, forced, threads, ref=ref)
     full = evaluate([])
     where = f"on {len(feeds)} samples"
     if not always and full <= trigger:

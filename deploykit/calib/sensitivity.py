@@ -302,10 +302,32 @@ class SensitivityMiss(DeploykitError):
     """The mixed-precision choice did not reach its own target."""
 
 
+def reference_outputs(opt: str | os.PathLike, feeds: Sequence[Mapping[str, np.ndarray]],
+                      threads: Optional[int] = None) -> list:
+    """The FP32 model's outputs on `feeds`: the reference every NSR here is measured against."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(opt), _session_options(threads), providers=["CPUExecutionProvider"])
+    return [sess.run(None, f) for f in feeds]
+
+
+def _session_options(threads: Optional[int]):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    return opts
+
+
 def evaluator(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, np.ndarray]],
               forced: Sequence[str] = (), threads: Optional[int] = None,
-              layout: QdqLayout = QdqLayout.S8S8) -> Callable[[list[str]], float]:
-    """`evaluate(float_nodes) -> NSR` of the `layout` model with those nodes (and `forced`) float, on `feeds`."""
+              layout: QdqLayout = QdqLayout.S8S8, ref: Optional[list] = None) -> Callable[..., float]:
+    """`evaluate(float_nodes, keep=None) -> NSR` of the `layout` model with those nodes (and `forced`)
+    float, on `feeds`. `ref`: the FP32 outputs if already computed (`reference_outputs`), so a caller
+    that evaluates several layouts runs the FP32 model once. `keep`: a path where the evaluated model
+    is left, so the caller that picks it need not quantize it again."""
     import tempfile
     from pathlib import Path
 
@@ -313,16 +335,12 @@ def evaluator(opt: str | os.PathLike, rng: Ranges, feeds: Sequence[Mapping[str, 
 
     from . import qdq
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    ref_sess = ort.InferenceSession(str(opt), opts, providers=["CPUExecutionProvider"])
-    ref = [ref_sess.run(None, f) for f in feeds]
+    opts = _session_options(threads)
+    ref = reference_outputs(opt, feeds, threads) if ref is None else ref
 
-    def evaluate(float_nodes: list[str]) -> float:
+    def evaluate(float_nodes: list[str], keep: Optional[os.PathLike] = None) -> float:
         with tempfile.TemporaryDirectory(prefix="deploykit-sens-") as tmp:
-            p = Path(tmp) / "m.onnx"
+            p = Path(keep) if keep is not None else Path(tmp) / "m.onnx"
             qdq.quantize(opt, rng, layout, p, exclude_nodes=[*forced, *float_nodes])
             s = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
             return output_nsr(ref, [s.run(None, f) for f in feeds])
