@@ -124,8 +124,20 @@ def _samples(manifest: dict, seed: int, n: int) -> dict:
     import numpy as np
     from deploykit.calib.sources import SyntheticSource
 
+    if ((manifest.get("weights") or {}).get("proxy") or {}).get("task"):
+        # a trained proxy is judged on its own task: its generator (pose figures, walkers, persons), as
+        # `deploykit parity` does; SyntheticSource images would give a pose proxy flat heatmaps
+        from deploykit.verify.heldout import heldout_feeds
+
+        got = heldout_feeds(manifest, n, seed).batches
+        return {k: np.concatenate([b[k] for b in got]) for k in got[0]}
     got = list(itertools.islice(SyntheticSource(manifest, seed=seed, warn=False).samples(), n))
     return {k: np.stack([s[k] for s in got]) for k in got[0]}
+
+
+def _calib_seed(manifest: dict) -> int:
+    """0 for seeded models; 500 for a proxy, whose training draws from seed 0 (and held-out is 1000)."""
+    return 500 if ((manifest.get("weights") or {}).get("proxy") or {}).get("task") else 0
 
 
 WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization")
@@ -246,7 +258,7 @@ def run_model(name: str, ckpt: str | None, a) -> dict:
     _deploykit(["export", name, "--out", work, *(["--checkpoint", ckpt] if ckpt else [])], log)
     onnx_path = work / f"{name}.onnx"
     manifest = json.loads((work / f"{name}.manifest.json").read_text())
-    np.savez(work / "calib.npz", **_samples(manifest, 0, a.calib_samples))
+    np.savez(work / "calib.npz", **_samples(manifest, _calib_seed(manifest), a.calib_samples))
     held = _samples(manifest, 1000, a.heldout)
     np.savez(work / "heldout.npz", **held)
     times = {"export+data": time.time() - t0}

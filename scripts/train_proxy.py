@@ -318,15 +318,22 @@ def train_reid(args) -> None:
             curve.append({"step": step, "seconds": round(time.time() - start),
                           **reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)})
             print(f"held-out at step {step}: {curve[-1]}", flush=True)
+            _save(net, step, args, _reid_meta(curve[-1], baseline, curve, size, args, partial=True), layout="state_dict")
+            net.train()
     res = reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)
     curve.append({"step": step, "seconds": round(time.time() - start), **res})
     print(f"held-out ({args.eval_ids} ids, seed 1000, query cam 0 vs gallery cam 1, chance "
           f"{1.0 / args.eval_ids:.3f}): {res}", flush=True)
     net.eval()
-    _save(net, step, args, {"task": "deploykit.synth.reid_persons", "heldout": res, "heldout_random_weights": baseline,
-                            "heldout_protocol": dict(REID_EVAL, num_ids=args.eval_ids), "curve": curve,
-                            "input_size": list(size)}, layout="state_dict")
+    _save(net, step, args, _reid_meta(res, baseline, curve, size, args, partial=False), layout="state_dict")
     print(f"total {time.time() - t0:.0f} s", flush=True)
+
+
+def _reid_meta(res, baseline, curve, size, args, partial: bool) -> dict:
+    # partial: written at a held-out point, so a run stopped early (wall cap, kill) leaves its last checkpoint
+    return {"task": "deploykit.synth.reid_persons", "heldout": {k: v for k, v in res.items() if k not in ("step", "seconds")},
+            "heldout_random_weights": baseline, "heldout_protocol": dict(REID_EVAL, num_ids=args.eval_ids),
+            "curve": curve, "input_size": list(size), "partial": partial}
 
 
 def _save(net, step: int, args, extra: dict, layout: str = "model") -> None:
@@ -357,11 +364,11 @@ FAMILIES = {"gait": train_gait, "pose": train_pose, "reid": train_reid}
 # threads: 2 for the committed gait proxy (its reproducibility); 1 for the image models, which ran
 # 5x faster single-threaded than with 2 OpenMP threads on the shared 2-core machine
 DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=200, lr=1e-3, threads=2, seqs_per_id=6,
-                         train_ids=48, eval_ids=GAIT_EVAL["num_ids"], p=6, k=3),
-            "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=450, lr=1e-3, threads=1,
-                         eval_ids=64, p=8, k=1, input_size="128x96"),
+                         minutes=30.0, eval_every=50, train_ids=48, eval_ids=GAIT_EVAL["num_ids"], p=6, k=3),
+            "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=1200, lr=1e-3, threads=1,
+                         minutes=60.0, eval_every=100, eval_ids=64, p=8, k=1, input_size="128x96"),
             "reid": dict(model="rga", out="proxies/rga-proxy.pth", steps=200, lr=1e-4, threads=1, train_ids=64,
-                         seqs_per_id=8, eval_ids=REID_EVAL["num_ids"], p=4, k=4, input_size="192x96")}
+                         minutes=30.0, eval_every=50, seqs_per_id=8, eval_ids=REID_EVAL["num_ids"], p=4, k=4, input_size="192x96")}
 
 
 def main(argv=None) -> None:
@@ -370,7 +377,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", help="registry name (gait: gaitset)")
     ap.add_argument("--out", help="checkpoint path")
     ap.add_argument("--steps", type=int)
-    ap.add_argument("--minutes", type=float, default=30.0, help="wall-time cap (default 30)")
+    ap.add_argument("--minutes", type=float, help="wall-time cap (default: gait/reid 30, pose 60)")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch threads (gait 2, pose/reid 1; part of reproducibility)")
@@ -382,7 +389,7 @@ def main(argv=None) -> None:
     ap.add_argument("--train-frames", type=int, default=6, help="frames per training clip (default 6)")
     ap.add_argument("--train-views", default="90", help="gait: training views, comma-separated (default 90)")
     ap.add_argument("--eval-ids", type=int, help="held-out identities (gait 24, reid 32) or figures (pose 64)")
-    ap.add_argument("--eval-every", type=int, default=50, help="pose/reid: held-out metric every N steps (50)")
+    ap.add_argument("--eval-every", type=int, help="pose/reid: held-out metric every N steps (pose 100, reid 50)")
     ap.add_argument("--warmup", type=int, default=20, help="reid: linear learning-rate warm-up steps (default 20)")
     ap.add_argument("--triplet", type=float, default=1.0, help="reid: batch-hard triplet weight (default 1)")
     ap.add_argument("--ce", type=float, default=1.0, help="cross-entropy weight (default 1)")
