@@ -126,8 +126,7 @@ def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, second
         _p50s(table, lat)
         pair = _close_pair(table)
         if pair:  # near-equal: a longer interleaved look at the two, pooled with the first
-            more = time_interleaved({k: runners[k] for k in pair}, one, rounds=3 * RETIME,
-                                    duration=seconds * RETIME * len(pair) / len(runners))
+            more = time_interleaved({k: runners[k] for k in pair}, one, rounds=3 * RETIME, duration=seconds * RETIME)
             for k in pair:
                 lat[k] = lat[k] + more[k]
                 table[k]["retimed"] = True
