@@ -275,6 +275,28 @@ def _warmup_then_step(torch, opt, warmup: int, milestone: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def _reid_init(torch, net) -> None:
+    """A from-scratch start that trains: convs as torchvision's ResNet (Kaiming normal, fan_out), the last
+    BatchNorm of every bottleneck and of every RGA attention head at weight 0 (each residual block starts
+    as the identity and each attention map as a uniform 0.5: torchvision's `zero_init_residual`), and the
+    classifier N(0, 0.001) as reid-strong-baseline's `weights_init_classifier`. With PyTorch's default
+    init the 50-layer network starts chaotic (held-out features almost constant) and both losses first
+    pull it further towards a constant output (proxies/README.md, runs 1-7)."""
+    from deploykit.models.backbones import Bottleneck
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_parameters()
+    for m in net.modules():
+        if isinstance(m, Bottleneck):
+            torch.nn.init.zeros_(m.bn3.weight)
+        elif isinstance(m, torch.nn.Sequential) and isinstance(m[-1], torch.nn.BatchNorm2d) and m[-1].num_features == 1:
+            torch.nn.init.zeros_(m[-1].weight)  # an RGA attention head's logit BN
+    torch.nn.init.normal_(net.cls.weight, std=0.001)
+
+
 def train_reid(args) -> None:
     torch = _setup(args.seed, args.threads)
     from deploykit import models
@@ -290,9 +312,11 @@ def train_reid(args) -> None:
     # the upstream classifier size (767 = CUHK03) is kept so the checkpoint loads with the registry's config;
     # labels use the first train_ids classes
     net = models.build(args.model, height=size[0], width=size[1]).train()
+    if args.init == "zero-residual":
+        _reid_init(torch, net)
     baseline = reid_rank1(_reid_embed(net, ev_x), ev_ids, ev_cams)
     print(f"held-out random weights: {baseline}", flush=True)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=5e-4)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = _warmup_then_step(torch, opt, args.warmup, int(args.steps * 0.7))
     rng = np.random.default_rng(args.seed + 1)
     by_id = [np.flatnonzero(ids == i) for i in range(args.train_ids)]
@@ -367,8 +391,8 @@ DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=
                          minutes=30.0, eval_every=50, train_ids=48, eval_ids=GAIT_EVAL["num_ids"], p=6, k=3),
             "pose": dict(model="hrnet-w32", out="proxies/hrnet-w32-proxy.pth", steps=1200, lr=1e-3, threads=1,
                          minutes=60.0, eval_every=100, eval_ids=64, p=8, k=1, input_size="128x96"),
-            "reid": dict(model="rga", out="proxies/rga-proxy.pth", steps=200, lr=1e-4, threads=1, train_ids=64,
-                         minutes=30.0, eval_every=50, seqs_per_id=8, eval_ids=REID_EVAL["num_ids"], p=4, k=4, input_size="192x96")}
+            "reid": dict(model="rga", out="proxies/rga-proxy.pth", steps=200, lr=3.5e-4, threads=1, train_ids=64,
+                         minutes=60.0, eval_every=25, seqs_per_id=8, eval_ids=REID_EVAL["num_ids"], p=4, k=4, input_size="192x96")}
 
 
 def main(argv=None) -> None:
@@ -392,6 +416,9 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-every", type=int, help="pose/reid: held-out metric every N steps (pose 100, reid 50)")
     ap.add_argument("--warmup", type=int, default=20, help="reid: linear learning-rate warm-up steps (default 20)")
     ap.add_argument("--triplet", type=float, default=1.0, help="reid: batch-hard triplet weight (default 1)")
+    ap.add_argument("--weight-decay", type=float, default=5e-4, help="reid: Adam's L2 weight decay (default 5e-4)")
+    ap.add_argument("--init", choices=("default", "zero-residual"), default="zero-residual",
+                    help="reid: the start (default zero-residual; 'default' = PyTorch's init)")
     ap.add_argument("--ce", type=float, default=1.0, help="cross-entropy weight (default 1)")
     ap.add_argument("--log-every", type=int, default=10)
     args = ap.parse_args(argv)

@@ -188,3 +188,33 @@ def test_image_proxy_training_is_deterministic(tmp_path, family, extra):
         assert raw["proxy"]["input_size"] and raw["proxy"]["curve"]
         outs.append(raw["state_dict"])
     assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
+
+
+def test_reid_proxy_starts_with_identity_blocks_and_uniform_attention():
+    """train_proxy.py reid's default start (proxies/README.md: with PyTorch's default init no run learned):
+    every bottleneck's last BN and every RGA attention head's logit BN at weight 0, so each residual block
+    starts as the identity and each attention map at sigmoid(0) = 0.5; classifier N(0, 0.001)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from train_proxy import _reid_init
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from deploykit import models
+    from deploykit.models.backbones import Bottleneck
+    from deploykit.models.reid.rga import RGAModule
+
+    torch.manual_seed(0)
+    net = models.build("rga", height=192, width=96)
+    _reid_init(torch, net)
+    blocks = [m for m in net.modules() if isinstance(m, Bottleneck)]
+    assert len(blocks) == 16 and all(not m.bn3.weight.any() for m in blocks)
+    heads = [h for m in net.modules() if isinstance(m, RGAModule) for h in (m.W_spatial, m.W_channel)]
+    assert len(heads) == 8 and all(not h[-1].weight.any() for h in heads)
+    assert 0.0008 < float(net.cls.weight.std()) < 0.0012
+    att = net.backbone.rga_att1
+    x = torch.rand(2, 256, 48, 24)
+    att.eval()
+    with torch.no_grad():
+        assert torch.allclose(att(x), 0.25 * x)  # spatial then channel attention, 0.5 each
