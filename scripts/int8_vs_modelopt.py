@@ -5,7 +5,7 @@
 
 Per model (project venv): `deploykit export` once (seeded weights, or --checkpoint NAME=PATH); 32
 calibration samples (`calib.sources.SyntheticSource`, seed 0) and 12 held-out samples (seed 1000)
-saved as .npz; `deploykit build-engine MODEL.onnx --int8 --calib-data calib.npz` (U8S8 + S8S8);
+saved as .npz; `deploykit build-engine MODEL.onnx --int8 --calib-data calib.npz --calib-method entropy` (U8S8 + S8S8);
 ModelOpt's `modelopt.onnx.quantization.quantize(quantize_mode="int8", calibration_method="entropy",
 high_precision_dtype="fp32")` on the same ONNX and .npz, run in the ModelOpt venv by subprocess.
 Every graph then runs the held-out samples in ONNX Runtime (here, where it loads) and in OpenVINO
@@ -146,7 +146,8 @@ WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization")
 def qdq_counts(path: Path) -> dict:
     """Activation Q->DQ pairs, constant Q/DQs (stored or fake-quantized weights and biases), and
     activation Q/DQs placed directly on a weighted op's or BatchNorm's output. TensorRT's rules allow
-    the last only as an input of an Add (a residual branch: quantize the skip input), so those are
+    the last only as an input of an Add (a residual branch: quantize the skip input) or of another
+    weighted op (whose inputs are quantized: RGA's relation MatMul feeding the next MatMul), so those are
     counted apart (`on_weighted_to_add`)."""
     import onnx
 
@@ -170,7 +171,7 @@ def qdq_counts(path: Path) -> dict:
         if src is None or src.op_type not in WEIGHTED:
             continue
         after = [u for dq in users.get(n.output[0], []) for u in users.get(dq.output[0], [])]
-        if after and all(u.op_type == "Add" for u in after):
+        if after and all(u.op_type == "Add" or u.op_type in WEIGHTED[:4] for u in after):
             to_add += 1
         else:
             bad += 1
@@ -264,7 +265,8 @@ def run_model(name: str, ckpt: str | None, a) -> dict:
     times = {"export+data": time.time() - t0}
     t0 = time.time()
     _deploykit(["build-engine", onnx_path, "--int8", "--calib-data", work / "calib.npz", "--calib-samples",
-                a.calib_samples, "--backend", "onnxruntime", "--out", work / "engines"], log)
+                a.calib_samples, "--calib-method", "entropy",  # ModelOpt's method below: same range method on both sides
+                "--backend", "onnxruntime", "--out", work / "engines"], log)
     times["ours"] = time.time() - t0
     t0 = time.time()
     vpy = Path(a.modelopt_venv) / "bin" / "python"
@@ -331,7 +333,7 @@ def _cell(row: dict, rt: str, field: str, outputs: list, fmt: str) -> str:
 
 def table(results: list) -> str:
     head = ("| model (outputs) | graph | cosine (OV) | centred (OV) | NN / joints (OV) | centred (ORT) | "
-            "NN / joints (ORT) | act. Q/DQ | on weighted outputs (to Add) | const. Q/DQ | ORT ms | OV ms |")
+            "NN / joints (ORT) | act. Q/DQ | on weighted outputs (to Add / weighted input) | const. Q/DQ | ORT ms | OV ms |")
     lines = [head, "|" + "---|" * 2 + "---:|" * 10]
     for res in results:
         outs = res["table_outputs"]

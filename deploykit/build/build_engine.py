@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 
 from .. import artifact_set, manifest as mf
 from ..artifact import Artifact, Source, resolve
+from ..constants import DEFAULT_CALIB_METHOD
 from ..errors import BadInputError, DeploykitError
 from ..runtime import backend as backends
 
@@ -49,7 +50,7 @@ class BuildOptions:
         fp16: FP16 (an FP16 graph; TensorRT only).
         int8: INT8 (calibrated Q/DQ model, or TensorRT's calibration cache on the flag path).
         calib_data: --calib-data (folder, .npy/.npz, video; None = seeded synthetic, warns).
-        calib_method: "entropy" (default), "percentile" or "max".
+        calib_method: "percentile" (default, constants.DEFAULT_CALIB_METHOD), "entropy" or "max".
         calib_samples: at most this many calibration samples; default 64.
         sensitivity: per-layer sensitivity sweep decides the float layers; default False.
         keep_fp32_tensors: tensors the FP16 range audit flags (None: run the audit here).
@@ -65,7 +66,7 @@ class BuildOptions:
     fp16: bool = False
     int8: bool = False
     calib_data: Optional[str] = None
-    calib_method: str = "entropy"
+    calib_method: str = DEFAULT_CALIB_METHOD
     calib_samples: int = 64
     sensitivity: bool = False
     keep_fp32_tensors: Optional[Sequence[str]] = None

@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .. import __version__, artifact_set, manifest as mf
+from ..constants import DEFAULT_CALIB_METHOD
 from ..artifact import Artifact, Source, resolve
 from . import mixed, qdq, ranges as R, sensitivity as S, sources, trt_cache
 
@@ -54,7 +55,7 @@ class QdqFromOnnx:
         onnx_path: FP32 ONNX exported by deploykit (its manifest gives inputs, family, preprocessing): a
             path, an Artifact, or a stage (called first, into `out_dir`).
         data: --calib-data: a folder, .npy/.npz, video, or None/"synthetic" (seeded, warns).
-        method: "entropy" (default, TensorRT's), "percentile" or "max".
+        method: "percentile" (default, constants.DEFAULT_CALIB_METHOD), "entropy" (TensorRT's) or "max".
         samples: at most this many calibration samples; default 64.
         percentile: for the percentile method; default 99.99.
         sensitivity: run the per-layer sweep and keep hurting layers in float; default False.
@@ -70,7 +71,7 @@ class QdqFromOnnx:
 
     onnx_path: Source
     data: Optional[str | os.PathLike] = None
-    method: str = "entropy"
+    method: str = DEFAULT_CALIB_METHOD
     samples: int = sources.DEFAULT_SAMPLES
     percentile: float = R.DEFAULT_PERCENTILE
     sensitivity: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..constants import DEFAULT_CALIB_METHOD
 from ..runtime import backend as backends
 from ._app import main
 from . import _common
@@ -19,8 +20,9 @@ from ._common import _err, _warn, handle_errors, model_shape_options
 @click.option("--calib-data", type=click.Path(), default=None,
               help="Image folder, video, .npy/.npz, or silhouette sequence folders. Default: seeded synthetic "
                    "data (warns: smoke runs only).")
-@click.option("--calib-method", type=click.Choice(["entropy", "percentile", "max"]), default="entropy",
-              show_default=True, help="Range method (entropy = TensorRT's KL method; percentile = 99.99).")
+@click.option("--calib-method", type=click.Choice(["entropy", "percentile", "max"]), default=DEFAULT_CALIB_METHOD,
+              show_default=True, help="Range method: percentile = 99.99th of |x| (default: it kept every trained "
+                                      "proxy within the INT8 gates); entropy = TensorRT's KL method; max.")
 @click.option("--calib-samples", type=int, default=64, show_default=True, help="At most this many calibration samples.")
 @click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float. "
               "Exits 1 if the mixed model still misses the sweep's target (see --allow-miss).")

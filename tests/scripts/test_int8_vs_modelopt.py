@@ -53,6 +53,19 @@ def test_qdq_on_a_weighted_output_that_feeds_a_residual_add_is_counted_apart(tmp
     assert (got["on_weighted_outputs"], got["on_weighted_to_add"]) == (0, 1)
 
 
+def test_qdq_on_a_weighted_output_that_is_the_next_weighted_ops_input_is_counted_apart(tmp_path):
+    # MatMul -> Q/DQ -> MatMul: the Q/DQ quantizes the second MatMul's input (TensorRT's rule), not the first's output
+    s, z = init("s", np.float32(0.1)), init("z", np.int8(0))
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]),
+             helper.make_node("QuantizeLinear", ["m", "s", "z"], ["mq"]),
+             helper.make_node("DequantizeLinear", ["mq", "s", "z"], ["md"]),
+             helper.make_node("MatMul", ["md", "w"], ["y"])]
+    model = make_model(nodes, [vi("x", [2, 2])], [vi("y", None)], [s, z, init("w", np.eye(2, dtype=np.float32))])
+    onnx.save(model, tmp_path / "m.onnx")
+    got = _script().qdq_counts(tmp_path / "m.onnx")
+    assert (got["on_weighted_outputs"], got["on_weighted_to_add"]) == (0, 1)
+
+
 def test_metrics_centred_cosine_and_nn_agreement_fall_when_the_input_dependent_part_is_lost():
     mod = _script()
     manifest = {"model": {"family": "reid"}, "outputs": [{"name": "feat"}], "postprocess": {"metric": "cosine"}}
