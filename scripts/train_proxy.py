@@ -281,8 +281,9 @@ def _reid_init(torch, net) -> None:
     as the identity and each attention map as a uniform 0.5: torchvision's `zero_init_residual`), and the
     classifier N(0, 0.001) as reid-strong-baseline's `weights_init_classifier`. With PyTorch's default
     init the 50-layer network starts chaotic (held-out features almost constant) and both losses first
-    pull it further towards a constant output (proxies/README.md, runs 1-7)."""
+    pull it further towards a constant output (proxies/README.md)."""
     from deploykit.models.backbones import Bottleneck
+    from deploykit.models.reid.rga import RGAModule
 
     for m in net.modules():
         if isinstance(m, torch.nn.Conv2d):
@@ -292,8 +293,9 @@ def _reid_init(torch, net) -> None:
     for m in net.modules():
         if isinstance(m, Bottleneck):
             torch.nn.init.zeros_(m.bn3.weight)
-        elif isinstance(m, torch.nn.Sequential) and isinstance(m[-1], torch.nn.BatchNorm2d) and m[-1].num_features == 1:
-            torch.nn.init.zeros_(m[-1].weight)  # an RGA attention head's logit BN
+        elif isinstance(m, RGAModule):
+            for head in (m.W_spatial, m.W_channel):  # conv, BN, ReLU, conv, BN(1): the logit's BN
+                torch.nn.init.zeros_(head[-1].weight)
     torch.nn.init.normal_(net.cls.weight, std=0.001)
 
 
@@ -401,7 +403,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", help="registry name (gait: gaitset)")
     ap.add_argument("--out", help="checkpoint path")
     ap.add_argument("--steps", type=int)
-    ap.add_argument("--minutes", type=float, help="wall-time cap (default: gait/reid 30, pose 60)")
+    ap.add_argument("--minutes", type=float, help="wall-time cap (default: gait 30, pose/reid 60)")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch threads (gait 2, pose/reid 1; part of reproducibility)")
@@ -413,7 +415,7 @@ def main(argv=None) -> None:
     ap.add_argument("--train-frames", type=int, default=6, help="frames per training clip (default 6)")
     ap.add_argument("--train-views", default="90", help="gait: training views, comma-separated (default 90)")
     ap.add_argument("--eval-ids", type=int, help="held-out identities (gait 24, reid 32) or figures (pose 64)")
-    ap.add_argument("--eval-every", type=int, help="pose/reid: held-out metric every N steps (pose 100, reid 50)")
+    ap.add_argument("--eval-every", type=int, help="pose/reid: held-out metric every N steps (pose 100, reid 25)")
     ap.add_argument("--warmup", type=int, default=20, help="reid: linear learning-rate warm-up steps (default 20)")
     ap.add_argument("--triplet", type=float, default=1.0, help="reid: batch-hard triplet weight (default 1)")
     ap.add_argument("--weight-decay", type=float, default=5e-4, help="reid: Adam's L2 weight decay (default 5e-4)")
