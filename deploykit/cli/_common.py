@@ -115,3 +115,16 @@ def _selected_patches(patch_names, no_patch):
 def _say_applied(applied) -> None:
     done = ", ".join(f"{a['name']} x{a['matches']}" for a in applied) or "none matched"
     _err(f"graph patches applied: {done}", "cyan")
+
+
+def _hw(text):
+    """'HxW' -> (h, w), None -> None."""
+    if text is None:
+        return None
+    from ..errors import BadInputError
+
+    try:
+        h, w = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise BadInputError(f"--input-size {text!r} is not HxW; give e.g. 128x96") from None
+    return h, w

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._app import main
-from ._common import _err, handle_errors
+from ._common import _err, _hw, handle_errors
 from ._report import emit, json_option, summary
 
 
@@ -16,6 +16,9 @@ from ._report import emit, json_option, summary
                    "ov-int8 (trt-* need TensorRT). Engine files are timed as they are.")
 @click.option("--batch", type=int, default=1, show_default=True, help="Static batch size of NAME targets.")
 @click.option("--frames", type=int, default=None, help="Frames per sequence of NAME gait targets (default 30).")
+@click.option("--input-size", default=None, metavar="HxW",
+              help="Image input of NAME targets other than upstream's (hrnet-w32/w48, rga), e.g. to time torch "
+                   "against engines of a proxy exported at 192x96.")
 @click.option("--threads", type=int, default=None, help="Intra-op threads for every target (default: library default).")
 @click.option("--duration", type=float, default=None,
               help="Seconds of timed calls per target, split over the rounds (default 10 unless --iters).")
@@ -29,8 +32,8 @@ from ._report import emit, json_option, summary
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
               help="Append the markdown table to this file (e.g. benchmarks/cpu_backends.md).")
 @handle_errors
-def bench(targets, backends, batch, frames, threads, duration, iters, warmup, rounds, inputs, baseline, json_path,
-          md_out) -> None:
+def bench(targets, backends, batch, frames, input_size, threads, duration, iters, warmup, rounds, inputs, baseline,
+          json_path, md_out) -> None:
     """Latency p50/p90/p99 (with the sample count) and measured throughput, interleaved in one run.
 
     \b
@@ -50,7 +53,8 @@ def bench(targets, backends, batch, frames, threads, duration, iters, warmup, ro
         raise BadInputError("--duration and --iters contradict each other; give one")
     report = run_bench(list(targets), [b.strip() for b in backends.split(",") if b.strip()], batch=batch,
                        frames=frames, threads=threads, warmup=warmup, rounds=rounds, iters=iters, duration=duration,
-                       inputs=inputs, baseline=baseline, progress=lambda m: _err(f"[bench] {m}", "cyan"))
+                       inputs=inputs, baseline=baseline, input_size=_hw(input_size),
+                       progress=lambda m: _err(f"[bench] {m}", "cyan"))
     table = report.markdown()
     summary(table, json_path)
     emit(report.to_json(), json_path)

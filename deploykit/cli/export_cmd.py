@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._app import main
-from ._common import _err, _say_applied, _warn, _selected_patches, handle_errors, model_shape_options, patch_options
+from ._common import _err, _hw, _say_applied, _warn, _selected_patches, handle_errors, model_shape_options, patch_options
 
 
 @main.command()
@@ -57,17 +57,6 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
     click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}{dyn}")
 
 
-def _hw(text):
-    """'HxW' -> (h, w), None -> None."""
-    if text is None:
-        return None
-    from ..errors import BadInputError
-
-    try:
-        h, w = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise BadInputError(f"--input-size {text!r} is not HxW; give e.g. 128x96") from None
-    return h, w
 
 
 def _warn_mismatch(man: dict) -> None:

@@ -28,7 +28,8 @@ _PROVIDERS: dict[str, Callable[..., Runner]] = {}
 
 
 def register_bench_backend(name: str):
-    """Register a factory `(model_name, *, batch, frames, threads, workdir, seed) -> runner(feeds)`."""
+    """Register a factory `(model_name, *, batch, frames, threads, workdir, seed, input_size) -> runner(feeds)`
+    (`input_size`: (h, w) of the image input, or None for the registry's)."""
 
     def deco(fn):
         if name in _PROVIDERS:
@@ -55,14 +56,17 @@ def bench_backends() -> list[str]:
 
 
 @register_bench_backend("torch")
-def _torch(name, *, batch, frames, threads, workdir, seed):
+def _torch(name, *, batch, frames, threads, workdir, seed, input_size=None):
     import torch
 
     from ..models.factory import reference_model
+    from ..models.registry import spec as get_spec
 
     if threads:
         torch.set_num_threads(int(threads))
-    model, _ = reference_model(name, seed=seed)
+    sized = {} if input_size is None else get_spec(name).at_input_size(*input_size).default_config
+    keys = get_spec(name).input_size_keys or ()
+    model, _ = reference_model(name, seed=seed, **{k: sized[k] for k in keys if k in sized})
 
     def run(feeds):
         with torch.inference_mode():
@@ -99,14 +103,14 @@ def _engine_runner(path, threads, say=None):
 def _variant_factory(rec, variant):
     """A bench factory for one backend record's variant: the seeded export, built when the variant says so."""
 
-    def factory(name, *, batch, frames, threads, workdir, seed):
+    def factory(name, *, batch, frames, threads, workdir, seed, input_size=None):
         """INT8 variants calibrate on the seeded synthetic source (fine for speed, not for accuracy)."""
         from ..export import OnnxFromModel
 
         why = rec.available()
         if why is not None:
             raise BackendUnavailable(f"bench backend {variant.name}: {why}")
-        export = OnnxFromModel(name, batch=batch, frames=frames, seed=seed)
+        export = OnnxFromModel(name, batch=batch, frames=frames, seed=seed, input_size=input_size)
         if variant.build is None:
             return _engine_runner(export(workdir).path, threads)
         from ..build.build_engine import BuildOptions, EngineFromOnnx
@@ -219,6 +223,7 @@ def run_bench(targets: Sequence[str] | str, backends: Sequence[str] = ("torch", 
               frames: Optional[int] = None, threads: Optional[int] = None, warmup: int = 3, rounds: int = 5,
               iters: Optional[int] = None, duration: Optional[float] = None, seed: int = 0,
               inputs: Optional[str] = None, baseline: Optional[str] = None,
+              input_size: Optional[tuple[int, int]] = None,
               progress: Optional[Callable[[str], None]] = None) -> BenchReport:
     """Time engine files and/or models on the same inputs, interleaved.
 
@@ -226,6 +231,8 @@ def run_bench(targets: Sequence[str] | str, backends: Sequence[str] = ("torch", 
         targets: engine files (timed as they are, torch-free) and/or model names (expanded to `backends`).
         backends: bench backends for model-name targets (see `bench_backends()`), e.g. ["torch", "ort-fp32"].
         batch, frames: static input shape of model-name targets (frames default: the model's).
+        input_size: (h, w) image input of model-name targets (models whose spec allows it: hrnet, rga),
+            e.g. to time torch against engines of a proxy exported at its own size; default the registry's.
         threads: intra-op threads for every target; default: each library's own default.
         warmup: untimed calls per target before timing; default 3.
         rounds: interleaved rounds; default 5.
@@ -250,7 +257,9 @@ def run_bench(targets: Sequence[str] | str, backends: Sequence[str] = ("torch", 
             unknown = [b for b in backends if b not in _providers()]
             if unknown:
                 raise BadInputError(f"unknown bench backend(s) {unknown}; choose from {bench_backends()}")
-            model_feeds = _model_runners(names, backends, runners, batch, frames, threads, seed, work, say)
+            model_feeds = _model_runners(names, backends, runners, batch, frames, threads, seed, work, say,
+                                         input_size)
+            _same_inputs(feeds, model_feeds, names)
             feeds = feeds if feeds is not None else model_feeds
             label = label or names[0]
         _check_shapes(runners, feeds)
@@ -309,19 +318,33 @@ def engine_labels(paths: Sequence[str]) -> list[str]:
     return labels
 
 
-def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say):
+def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say, input_size=None):
     from ..models.registry import spec as get_spec
 
     feeds, providers = None, _providers()
     for name in names:
-        spec = get_spec(name)
+        spec = get_spec(name) if input_size is None else get_spec(name).at_input_size(*input_size)
         feeds = feeds or spec.sample_inputs(spec.input_specs(batch, frames), seed=seed)
         for b in backends:
             say(f"preparing {name} on {b}")
             key = b if len(names) == 1 else f"{name}:{b}"
-            runners[key] = providers[b](name, batch=batch, frames=frames, threads=threads,
-                                         workdir=os.path.join(work, key.replace("/", "_").replace(":", "_")), seed=seed)
+            runners[key] = providers[b](name, batch=batch, frames=frames, threads=threads, seed=seed,
+                                         workdir=os.path.join(work, key.replace("/", "_").replace(":", "_")),
+                                         input_size=input_size)
     return feeds
+
+
+def _same_inputs(engine_feeds, model_feeds, names) -> None:
+    """Engine files and model names in one run must time the same input shapes (a proxy exported at its
+    own size would otherwise meet torch built at the registry's size)."""
+    if engine_feeds is None:
+        return
+    got = {k: tuple(v.shape) for k, v in engine_feeds.items()}
+    want = {k: tuple(v.shape) for k, v in model_feeds.items()}
+    if got != want:
+        raise BadInputError(f"bench: the engine files take {got} but {names[0]} at these options takes {want}; "
+                            f"pass the engines' shape (--input-size HxW, --frames, --batch) so the model-name targets "
+                            f"run at it")
 
 
 def _check_shapes(runners, feeds) -> None:

@@ -132,3 +132,20 @@ def test_bench_lets_torch_threads_sleep_before_torch_loads(tmp_path):
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["seen"] == ["PASSIVE"] and got["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_bench_times_torch_at_the_input_size_of_an_engine_exported_at_another_size(tmp_path):
+    """A proxy exported at its own size (rga 192x96, hrnet-w32 128x96) is timed against torch eager at the
+    same size with --input-size; without it the shapes differ and the bench says so."""
+    from conftest import run_cli
+
+    res = OnnxFromModel("hrnet-w32", input_size=(64, 64))(tmp_path)
+    eng = EngineFromOnnx(res.onnx_path, BuildOptions(progress=False), backend="onnxruntime")(tmp_path / "e").engine_path
+    args = ["bench", str(eng), "hrnet-w32", "--backends", "torch", "--iters", "1", "--rounds", "1", "--warmup", "0",
+            "--threads", "1"]
+    proc = run_cli(*args, "--input-size", "64x64", "--json", str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads((tmp_path / "b.json").read_text())
+    assert rep["baseline"] == "torch" and set(rep["backends"]) == {"torch", eng.name}
+    refused = run_cli(*args)
+    assert refused.returncode == 2 and "(1, 3, 64, 64)" in refused.stderr and "--input-size" in refused.stderr
