@@ -258,8 +258,7 @@ def run_bench(targets: Sequence[str] | str, backends: Sequence[str] = ("torch", 
             if unknown:
                 raise BadInputError(f"unknown bench backend(s) {unknown}; choose from {bench_backends()}")
             model_feeds = _model_runners(names, backends, runners, batch, frames, threads, seed, work, say,
-                                         input_size)
-            _same_inputs(feeds, model_feeds, names)
+                                         input_size, feeds)
             feeds = feeds if feeds is not None else model_feeds
             label = label or names[0]
         _check_shapes(runners, feeds)
@@ -318,13 +317,15 @@ def engine_labels(paths: Sequence[str]) -> list[str]:
     return labels
 
 
-def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say, input_size=None):
+def _model_runners(names, backends, runners, batch, frames, threads, seed, work, say, input_size=None,
+                   engine_feeds=None):
     from ..models.registry import spec as get_spec
 
     feeds, providers = None, _providers()
     for name in names:
         spec = get_spec(name) if input_size is None else get_spec(name).at_input_size(*input_size)
         feeds = feeds or spec.sample_inputs(spec.input_specs(batch, frames), seed=seed)
+        _same_inputs(engine_feeds, feeds, names)  # before any export or build
         for b in backends:
             say(f"preparing {name} on {b}")
             key = b if len(names) == 1 else f"{name}:{b}"
