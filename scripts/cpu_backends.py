@@ -103,10 +103,11 @@ def run_model(m: str, work: Path, duration: float, bf16: bool, fresh: bool, rebe
     if ckpt and not Path(ckpt[1]).exists():
         raise SystemExit(f"cpu_backends: {m} needs {ckpt[1]}; make it with `python scripts/train_proxy.py reid`")
     sh(["deploykit", "export", name, *ckpt, "--out", str(d)], log)
+    manifest = json.loads(onnx.with_suffix(".manifest.json").read_text())
     if m in REGISTRY:  # a proxy calibrates on its own task's generator (seed 500), as scripts/proxy_int8.py
         from proxy_int8 import calib_data
 
-        np.save(d / "calib.npy", calib_data(json.loads(onnx.with_suffix(".manifest.json").read_text()), CALIB_SAMPLES))
+        np.save(d / "calib.npy", calib_data(manifest, CALIB_SAMPLES))
         log.append(f"# {d / 'calib.npy'}: scripts/proxy_int8.py's calib_data, {CALIB_SAMPLES} samples of the proxy's task, seed 500")
         cal = ["--calib-data", str(d / "calib.npy")]
     int8 = ["--int8", *cal, "--calib-method", CALIB_METHOD, "--calib-samples", str(CALIB_SAMPLES)]
@@ -125,8 +126,7 @@ def run_model(m: str, work: Path, duration: float, bf16: bool, fresh: bool, rebe
         pj = d / f"parity-{label.split()[0].lower()}.json"
         rc = sh(["deploykit", "parity", name, "--engine", str(eng[label]), *held, "--json", str(pj)], log, (0, 1))
         parity[label] = {"passed": rc == 0, "report": json.loads(pj.read_text())}
-    size = json.loads(onnx.with_suffix(".manifest.json").read_text())["inputs"][0]["shape"][2:]
-    res = {"model": m, "registry": name, "input_size": size, "labels": {k: str(p) for k, p in eng.items()},
+    res = {"model": m, "registry": name, "input_size": manifest["inputs"][0]["shape"][2:], "labels": {k: str(p) for k, p in eng.items()},
            "auto": auto_rec, "parity": parity, "commands": log, "minutes": (time.time() - t0) / 60}
     return rebench(res, d, duration)
 
@@ -139,8 +139,7 @@ def rebench(res: dict, d: Path, duration: float) -> dict:
     # torch eager at the engines' input size (a proxy's own, e.g. rga 192x96)
     sized = ["--input-size", "x".join(str(v) for v in res["input_size"])] if res["model"] in REGISTRY else []
     sh(["deploykit", "bench", res.get("registry", res["model"]), *res["labels"].values(), *sized, "--backends", "torch",
-        "--threads",
-        str(THREADS), "--duration", str(duration), "--rounds", "5", "--warmup", "3", "--json", str(bj),
+        "--threads", str(THREADS), "--duration", str(duration), "--rounds", "5", "--warmup", "3", "--json", str(bj),
         "--markdown", str(bmd)], log)
     res.update(bench=json.loads(bj.read_text()), bench_md=bmd.read_text(), commands=log,
                finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))

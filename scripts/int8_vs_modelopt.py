@@ -140,7 +140,8 @@ def _calib_seed(manifest: dict) -> int:
     return 500 if ((manifest.get("weights") or {}).get("proxy") or {}).get("task") else 0
 
 
-WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization")
+QUANTIZED_INPUTS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # TensorRT quantizes these ops' inputs
+WEIGHTED = (*QUANTIZED_INPUTS, "BatchNormalization")
 
 
 def qdq_counts(path: Path) -> dict:
@@ -171,7 +172,7 @@ def qdq_counts(path: Path) -> dict:
         if src is None or src.op_type not in WEIGHTED:
             continue
         after = [u for dq in users.get(n.output[0], []) for u in users.get(dq.output[0], [])]
-        if after and all(u.op_type == "Add" or u.op_type in WEIGHTED[:4] for u in after):
+        if after and all(u.op_type == "Add" or u.op_type in QUANTIZED_INPUTS for u in after):
             to_add += 1
         else:
             bad += 1

@@ -57,8 +57,6 @@ def export(name, checkpoint, batch, frames, seed, out_dir, opset, allow_mismatch
     click.echo(f"wrote {result.onnx_path} ({outs}) and {result.manifest_path}{dyn}")
 
 
-
-
 def _warn_mismatch(man: dict) -> None:
     """--allow-mismatch: say on the terminal which keys did not load (those layers keep random weights)."""
     report = (man.get("weights") or {}).get("load_report")

@@ -64,9 +64,10 @@ def _torch(name, *, batch, frames, threads, workdir, seed, input_size=None):
 
     if threads:
         torch.set_num_threads(int(threads))
-    sized = {} if input_size is None else get_spec(name).at_input_size(*input_size).default_config
-    keys = get_spec(name).input_size_keys or ()
-    model, _ = reference_model(name, seed=seed, **{k: sized[k] for k in keys if k in sized})
+    # at_input_size refuses a model whose size is fixed; its input_size_keys are the config keys to pass
+    sized = None if input_size is None else get_spec(name).at_input_size(*input_size)
+    model, _ = reference_model(name, seed=seed, **({k: sized.default_config[k] for k in sized.input_size_keys}
+                                                   if sized else {}))
 
     def run(feeds):
         with torch.inference_mode():
