@@ -181,7 +181,9 @@ def _pose_eval(net, ev_x, ev_kp, size) -> dict:
 def _hrnet_init(torch, net) -> None:
     """Upstream `PoseHighResolutionNet.init_weights` without a pretrained file: conv and deconv weights
     N(0, 0.001), biases 0, BatchNorm 1/0. PyTorch's default init starts the heatmaps at MSE ~6 instead
-    of ~0.002 and the first hundred steps go to undoing it."""
+    of ~0.002 and the first hundred steps go to undoing it. The FastPose proxy starts the same way (upstream
+    starts its ResNet from ImageNet weights, which cannot be downloaded here; BatchNorm follows every conv
+    but the last, so the small weights only keep the first heatmaps near 0)."""
     for m in net.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             torch.nn.init.normal_(m.weight, std=0.001)
@@ -400,7 +402,7 @@ DEFAULTS = {"gait": dict(model="gaitset", out="proxies/gaitset-proxy.pt", steps=
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("family", choices=sorted(FAMILIES))
-    ap.add_argument("--model", help="registry name (gait: gaitset)")
+    ap.add_argument("--model", help="registry name (gait: gaitset; pose: hrnet-w32, or fastpose-res50 with --out)")
     ap.add_argument("--out", help="checkpoint path")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--minutes", type=float, help="wall-time cap (default: gait 30, pose/reid 60)")

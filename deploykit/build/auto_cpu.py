@@ -49,11 +49,12 @@ def build_fastest_cpu(onnx_path: Path, man: dict, opt, out_dir: Path, builders: 
         cands[name] = build(onnx_path, man, opt, out_dir, calibration=calibration)
         calibration = calibration or cands[name].calibration
     table = measure(onnx_path, {k: r.engine_path for k, r in cands.items()}, "int8" if opt.int8 else "fp32",
-                    seconds=seconds, samples=samples, seed=opt.seed, data=opt.calib_data, man=man)
+                    seconds=seconds, samples=samples, seed=opt.seed, data=opt.calib_data, man=man, threads=opt.threads)
     chosen = choose(table)
     res = cands[chosen]
-    res.manifest["engine"]["auto"] = {"chosen": chosen, "candidates": table,
-                                      "how": f"interleaved timing, {seconds:g} s per candidate (the two fastest "
+    threads = f"{opt.threads} threads" if opt.threads else "each backend's default threads"
+    res.manifest["engine"]["auto"] = {"chosen": chosen, "candidates": table, "threads": opt.threads,
+                                      "how": f"interleaved timing at {threads}, {seconds:g} s per candidate (the two fastest "
                                              f"accurate ones {RETIME}x longer again when within {CLOSE:.0%}); the "
                                              f"parity gates' output thresholds vs the FP32 ONNX on {samples} samples; "
                                              f"when none passes, the most accurate"}
@@ -92,10 +93,11 @@ def _close_pair(table: dict[str, dict]) -> list[str]:
 
 
 def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, seconds: float, samples: int,
-            seed: int, data=None, man=None) -> dict[str, dict]:
+            seed: int, data=None, man=None, threads=None) -> dict[str, dict]:
     """{backend: {p50_ms, worst, passed, precision}} for each engine file, on the same inputs.
 
     `worst` holds, per gate of the precision's output thresholds, the worst value over the outputs.
+    `threads`: every candidate runs at this many (None: each backend's default).
     """
     from ..runtime import Engine
     from ..verify.timing import time_interleaved
@@ -107,7 +109,8 @@ def measure(onnx_path: Path, engines: dict[str, Path], precision: str, *, second
         feeds = _feeds(ref_engine, data, man, samples, seed) if data else sample_inputs(ref_engine.inputs, samples, seed)
         ref = run_samples(ref_engine, feeds)
     gates = gates_for(precision).output
-    loaded = {k: Engine.load(p).activate() for k, p in engines.items()}
+    opts = {"threads": int(threads)} if threads else {}
+    loaded = {k: Engine.load(p, **opts).activate() for k, p in engines.items()}
     try:
         table = {}
         for k, e in loaded.items():

@@ -61,6 +61,8 @@ class BuildOptions:
         seed: synthetic calibration seed; default 0.
         progress: progress bars; default True.
         bf16: BF16 (OpenVINO on a CPU with AVX512_BF16/AMX); default False.
+        threads: CPU threads `--backend auto` times its candidates with (the count the engine will run
+            at: `Engine.load(..., threads=N)`); None = each backend's own default, as `Engine.load` without it.
     """
 
     fp16: bool = False
@@ -77,8 +79,12 @@ class BuildOptions:
     seed: int = 0
     progress: bool = True
     bf16: bool = False
+    threads: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and int(self.threads) < 1:
+            raise BadInputError(f"--threads {self.threads} is not allowed; use 1 or more (or leave it out for "
+                                f"each backend's default)")
         if self.calib_method not in ("entropy", "percentile", "max"):
             raise BadInputError(f"--calib-method {self.calib_method!r} is not one of entropy, percentile, max")
         if int(self.calib_samples) < 1:

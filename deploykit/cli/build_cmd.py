@@ -30,6 +30,9 @@ from ._common import _err, _warn, handle_errors, model_shape_options
 @click.option("--backend", type=click.Choice(["auto", *(b.name for b in backends.by_priority())]), default="auto",
               show_default=True, help="auto: the usable backend of the highest priority (TensorRT on a GPU); on a "
                                       "CPU every usable CPU backend is built and timed, the fastest accurate kept.")
+@click.option("--threads", type=int, default=None,
+              help="auto on a CPU: time the candidates at this many threads, the count you will run the engine "
+                   "with (Engine.load(..., threads=N), bench --threads N). Default: each backend's own default.")
 @click.option("--workspace", "workspace_mib", type=int, default=1024, show_default=True,
               help="TensorRT workspace pool, MiB.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False), default=None,
@@ -41,7 +44,7 @@ from ._common import _err, _warn, handle_errors, model_shape_options
               help="Folder for the engine, its manifest and the calibration files.")
 @handle_errors
 def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, calib_data, calib_method, calib_samples,
-                 sensitivity, allow_miss, backend, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
+                 sensitivity, allow_miss, backend, threads, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
     """Build an engine from model NAME (exported first, export defaults) or from MODEL.onnx (used as is).
 
     \b
@@ -61,7 +64,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
     options = BuildOptions(fp16=fp16, bf16=bf16, int8=int8, calib_data=calib_data, calib_method=calib_method,
                            calib_samples=calib_samples, sensitivity=sensitivity, workspace_mib=workspace_mib,
                            timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed,
-                           progress=not _common.quiet())
+                           progress=not _common.quiet(), threads=threads)
     names, why = plan_backends(backend, options)
     _err(f"backend: {'/'.join(names)} ({why})", "cyan")
     from_model = not (target.endswith(".onnx") or Path(target).is_file())

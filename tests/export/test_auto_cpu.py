@@ -95,8 +95,38 @@ def test_when_none_passes_the_most_accurate_is_kept_and_the_note_says_so(tmp_pat
              "b": {"p50_ms": 9.0, "passed": False, "gates_passed": 0, "rank": 0.91,
                    "worst": {"centred_cosine": 0.91, "signal_nsr": 0.4}}}
     monkeypatch.setattr(auto_cpu, "measure", lambda *a, **k: table)
-    opt = SimpleNamespace(int8=True, seed=0, calib_data=None)
+    opt = SimpleNamespace(int8=True, seed=0, calib_data=None, threads=2)
     res = auto_cpu.build_fastest_cpu(engines["a"], {}, opt, tmp_path, {"a": builder("a"), "b": builder("b")})
-    assert res.backend == "b" and mf.read(res.manifest_path)["engine"]["auto"]["chosen"] == "b"
+    auto = mf.read(res.manifest_path)["engine"]["auto"]
+    assert res.backend == "b" and auto["chosen"] == "b"
+    assert auto["threads"] == 2 and "at 2 threads" in auto["how"]  # the count it was timed at is on record
     warn = [n for n in res.notes if "NO candidate passed" in n]
     assert warn and "centred_cosine 0.91" in warn[0] and "--calib-data" in warn[0]
+
+
+def test_candidates_are_timed_at_the_threads_asked(tmp_path, monkeypatch):
+    """`build-engine --threads N`: auto times each candidate at the count the engine will run with (the
+    bench's 2 threads in benchmarks/cpu_backends.md); the FP32 reference keeps its default."""
+    from deploykit.build import auto_cpu
+    from deploykit.runtime import Engine
+
+    seen, real = [], Engine.load
+
+    def spy(path, *a, **k):
+        seen.append((path, k.get("threads")))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(Engine, "load", staticmethod(spy))
+    engines = _two_engines(tmp_path)
+    auto_cpu.measure(engines["a"], engines, "fp32", seconds=0.2, samples=2, seed=0, threads=1)
+    assert seen == [(engines["a"], None), (engines["a"], 1), (engines["b"], 1)]
+    seen.clear()
+    auto_cpu.measure(engines["a"], engines, "fp32", seconds=0.2, samples=2, seed=0)
+    assert [t for _, t in seen] == [None, None, None]
+
+
+def test_threads_below_one_are_refused_with_the_fix():
+    from deploykit.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="--threads 0 is not allowed; use 1 or more"):
+        BuildOptions(threads=0)
