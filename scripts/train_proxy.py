@@ -193,6 +193,15 @@ def _hrnet_init(torch, net) -> None:
             m.reset_parameters()
 
 
+def pose_preprocess(model: str, size: tuple) -> dict:
+    """The model's own crop and normalisation at `size` (FastPose: mean only; HRNet: ImageNet mean/std):
+    what the calibration and held-out data of an export of the checkpoint use (its manifest's preprocess).
+    HRNet and FastPose are fully convolutional, so any multiple of 32 goes."""
+    from deploykit import models
+
+    return dict(models.spec(model).at_input_size(*size).preprocess)
+
+
 def train_pose(args) -> None:
     torch = _setup(args.seed, args.threads)
     from deploykit import models
@@ -200,8 +209,9 @@ def train_pose(args) -> None:
 
     net = models.build(args.model).train()
     _hrnet_init(torch, net)
-    size = _size(args.input_size, models.spec(args.model).input_specs()[0].shape[2:])  # HRNet is fully conv
-    ev_x, ev_kp, _ = pose_figures(args.eval_ids, seed=1000, size=size)
+    size = _size(args.input_size, models.spec(args.model).input_specs()[0].shape[2:])
+    pre = pose_preprocess(args.model, size)
+    ev_x, ev_kp, _ = pose_figures(args.eval_ids, seed=1000, preprocess=pre)
     with torch.no_grad():
         hm_hw = tuple(net(torch.from_numpy(ev_x[:1])).shape[2:])
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -211,7 +221,7 @@ def train_pose(args) -> None:
     while step < args.steps:
         if _out_of_time(start, step, args):
             break
-        x, kp, _ = pose_figures(args.p * args.k, seed=args.seed * 1_000_003 + step, size=size)
+        x, kp, _ = pose_figures(args.p * args.k, seed=args.seed * 1_000_003 + step, preprocess=pre)
         target = torch.from_numpy(heatmap_targets(kp, size, hm_hw))
         loss = 0.5 * torch.nn.functional.mse_loss(net(torch.from_numpy(x)), target)  # HRNet's JointsMSELoss
         step = _optimise(opt, sched, loss, step, args, start, f"mse {loss.item():.6f}")

@@ -137,6 +137,13 @@ def test_input_size_follows_into_specs_records_and_config():
     pose = models.spec("hrnet-w32").at_input_size(128, 96)
     assert pose.input_specs()[0].shape == (1, 3, 128, 96) and "128, 96" in pose.inputs[0].meaning
     assert list(pose.preprocess["size_hw"]) == [128, 96] and list(pose.postprocess["heatmap_hw"]) == [32, 24]
+    fast = models.spec("fastpose-res50").at_input_size(128, 96)  # fully convolutional, as HRNet
+    assert list(fast.postprocess["heatmap_hw"]) == [32, 24] and fast.preprocess["std"] is None  # AlphaPose: mean only
+    import torch
+
+    with torch.no_grad():
+        hm = models.build("fastpose-res50").eval()(torch.zeros(fast.input_specs()[0].shape))
+    assert tuple(hm.shape) == (1, 17, 32, 24)
     reid = models.spec("rga").at_input_size(192, 96)
     assert (reid.default_config["height"], reid.default_config["width"]) == (192, 96)
     with pytest.raises(BadInputError, match="fixed"):
@@ -157,6 +164,25 @@ def test_export_takes_the_input_size_a_proxy_checkpoint_records(tmp_path):
     assert OnnxFromModel("hrnet-w32", input_size=(128, 96)).input_specs()[0].shape == (1, 3, 128, 96)
     with pytest.raises(BadInputError, match="trained at 128x96"):
         OnnxFromModel("hrnet-w32", checkpoint=str(ckpt), input_size=(256, 192)).input_specs()
+
+
+@pytest.mark.parametrize("name", ["hrnet-w32", "fastpose-res50"])
+def test_pose_proxy_trains_on_the_inputs_its_export_calibrates_and_is_judged_on(tmp_path, name):
+    """train_proxy.py pose draws its figures with the model's own normalisation: FastPose's is mean-only
+    (inputs ~4x smaller than HRNet's ImageNet mean/std), and a proxy trained on the other one meets
+    inputs at calibration and parity it never saw."""
+    from deploykit.export import OnnxFromModel
+    from deploykit.synth import pose_figures
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from train_proxy import pose_preprocess
+    finally:
+        sys.path.pop(0)
+    stage = OnnxFromModel(name, input_size=(128, 96))
+    exported = stage.spec().preprocess  # what the manifest of an export at 128x96 records
+    trained = pose_figures(2, seed=3, preprocess=pose_preprocess(name, (128, 96)))[0]
+    assert np.array_equal(trained, pose_figures(2, seed=3, preprocess=exported)[0])
 
 
 def test_heatmap_pck_counts_joints_within_the_threshold():

@@ -85,7 +85,8 @@ def _spec(name: str, *, old: bool, h: int, w: int, upstream_keys: str, config: d
         preprocess=common.alphapose_preprocess(h, w, old=old),
         postprocess=common.heatmap_postprocess(Decoder.ALPHAPOSE_V0 if old else Decoder.QUARTER, (h // 4, w // 4),
                                                upstream_decoder="alphapose_v0" if old else "alphapose",
-                                               flip_shift=not old, pose_nms=common.pose_nms(old), **note))
+                                               flip_shift=not old, pose_nms=common.pose_nms(old), **note),
+        input_size_keys=())  # fully convolutional (SE-ResNet, PixelShuffle, DUC): another size changes no weight
 
 
 @register_model(_spec("fastpose", old=True, h=320, w=256, upstream_keys="alphapose_fastpose_se101.json",
