@@ -213,15 +213,20 @@ def _zero_residual(torch, net) -> None:
             torch.nn.init.zeros_(m.bn3.weight)
 
 
+def pose_start(torch, net, model: str, init: str) -> None:
+    """HRNet: upstream's start. FastPose: the same, plus identity bottlenecks unless `init` is 'default'."""
+    _hrnet_init(torch, net)
+    if model.startswith("fastpose") and init == "zero-residual":
+        _zero_residual(torch, net)
+
+
 def train_pose(args) -> None:
     torch = _setup(args.seed, args.threads)
     from deploykit import models
     from deploykit.synth import heatmap_targets, pose_figures
 
     net = models.build(args.model).train()
-    _hrnet_init(torch, net)
-    if args.model.startswith("fastpose") and args.init == "zero-residual":
-        _zero_residual(torch, net)
+    pose_start(torch, net, args.model, args.init)
     size = _size(args.input_size, models.spec(args.model).input_specs()[0].shape[2:])
     pre = pose_preprocess(args.model, size)
     ev_x, ev_kp, _ = pose_figures(args.eval_ids, seed=1000, preprocess=pre)

@@ -185,6 +185,28 @@ def test_pose_proxy_trains_on_the_inputs_its_export_calibrates_and_is_judged_on(
     assert np.array_equal(trained, pose_figures(2, seed=3, preprocess=exported)[0])
 
 
+@pytest.mark.parametrize("name, zeroed", [("fastpose-res50", True), ("hrnet-w32", False)])
+def test_pose_proxy_start_zeroes_fastposes_residual_branches_only(name, zeroed):
+    """FastPose's proxy starts with identity bottlenecks (with HRNet's start alone it plateaued at PCK@0.5
+    0.41, proxies/README.md); HRNet keeps upstream's start, so its proxy is the one measured before."""
+    import torch
+
+    from deploykit import models
+    from deploykit.models.backbones import Bottleneck
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from train_proxy import pose_start
+    finally:
+        sys.path.pop(0)
+    net = models.build(name)
+    pose_start(torch, net, name, "zero-residual")
+    blocks = [m for m in net.modules() if isinstance(m, Bottleneck)]
+    assert blocks and all(bool((b.bn3.weight == 0).all()) == zeroed for b in blocks)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(float(c.weight.std()) < 0.002 for c in convs)  # upstream HRNet's N(0, 0.001) for both
+
+
 def test_heatmap_pck_counts_joints_within_the_threshold():
     from deploykit.synth import heatmap_targets
     from deploykit.verify.task_metrics import heatmap_pck
