@@ -61,6 +61,8 @@ class BuildOptions:
         seed: synthetic calibration seed; default 0.
         progress: progress bars; default True.
         bf16: BF16 (OpenVINO on a CPU with AVX512_BF16/AMX); default False.
+        all_int8: skip the automatic mixed precision (every layer TensorRT's placement quantizes stays
+            INT8, as `trtexec --int8`); default False. Not with `sensitivity`.
         threads: CPU threads `--backend auto` times its candidates with (the count the engine will run
             at: `Engine.load(..., threads=N)`); None = each backend's own default, as `Engine.load` without it.
     """
@@ -80,8 +82,14 @@ class BuildOptions:
     progress: bool = True
     bf16: bool = False
     threads: Optional[int] = None
+    all_int8: bool = False
 
     def __post_init__(self) -> None:
+        if self.all_int8 and not self.int8:
+            raise BadInputError("--all-int8 is an INT8 option; add --int8")
+        if self.all_int8 and self.sensitivity:
+            raise BadInputError("--all-int8 and --sensitivity contradict each other (one keeps every layer INT8, "
+                                "the other chooses float layers); pass one of them")
         if self.threads is not None and int(self.threads) < 1:
             raise BadInputError(f"--threads {self.threads} is not allowed; use 1 or more (or leave it out for "
                                 f"each backend's default)")
@@ -188,7 +196,8 @@ def calibrate(onnx_path: Path, opt: "BuildOptions", out_dir: Path, trt_version: 
 
     extra = {"trt_version": trt_version} if trt_version else {}
     return QdqFromOnnx(onnx_path, data=opt.calib_data, method=opt.calib_method, samples=opt.calib_samples,
-                       sensitivity=opt.sensitivity, seed=opt.seed, progress=opt.progress, **extra)(out_dir)
+                       sensitivity=opt.sensitivity, auto_mixed=not opt.all_int8, seed=opt.seed,
+                       progress=opt.progress, **extra)(out_dir)
 
 
 @dataclasses.dataclass

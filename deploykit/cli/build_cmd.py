@@ -26,6 +26,9 @@ from ._common import _err, _warn, handle_errors, model_shape_options
 @click.option("--calib-samples", type=int, default=64, show_default=True, help="At most this many calibration samples.")
 @click.option("--sensitivity", is_flag=True, help="Per-layer INT8 sensitivity sweep; hurting layers stay float. "
               "Exits 1 if the mixed model still misses the sweep's target (see --allow-miss).")
+@click.option("--all-int8", is_flag=True, help="Skip the automatic mixed precision: every layer TensorRT's placement "
+              "quantizes stays INT8 (as trtexec --int8), even when the all-INT8 model misses the parity gates. "
+              "Fastest; check it with `deploykit parity`.")
 @click.option("--allow-miss", is_flag=True, help="With --sensitivity: keep the engine and exit 0 when the target is missed.")
 @click.option("--backend", type=click.Choice(["auto", *(b.name for b in backends.by_priority())]), default="auto",
               show_default=True, help="auto: the usable backend of the highest priority (TensorRT on a GPU); on a "
@@ -44,7 +47,7 @@ from ._common import _err, _warn, handle_errors, model_shape_options
               help="Folder for the engine, its manifest and the calibration files.")
 @handle_errors
 def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, calib_data, calib_method, calib_samples,
-                 sensitivity, allow_miss, backend, threads, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
+                 sensitivity, all_int8, allow_miss, backend, threads, workspace_mib, timing_cache, dla_core, trt_path, out_dir) -> None:
     """Build an engine from model NAME (exported first, export defaults) or from MODEL.onnx (used as is).
 
     \b
@@ -64,7 +67,7 @@ def build_engine(target, checkpoint, batch, frames, seed, fp16, bf16, int8, cali
     options = BuildOptions(fp16=fp16, bf16=bf16, int8=int8, calib_data=calib_data, calib_method=calib_method,
                            calib_samples=calib_samples, sensitivity=sensitivity, workspace_mib=workspace_mib,
                            timing_cache=timing_cache, dla_core=dla_core, trt_path=trt_path, seed=seed,
-                           progress=not _common.quiet(), threads=threads)
+                           progress=not _common.quiet(), threads=threads, all_int8=all_int8)
     names, why = plan_backends(backend, options)
     _err(f"backend: {'/'.join(names)} ({why})", "cyan")
     from_model = not (target.endswith(".onnx") or Path(target).is_file())

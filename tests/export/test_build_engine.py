@@ -66,6 +66,32 @@ def test_build_options_validate():
             BuildOptions(**bad)
 
 
+def test_all_int8_skips_the_automatic_float_choice_and_says_what_it_contradicts(monkeypatch, tmp_path):
+    """--all-int8 (the speed of an engine with no float layer, as trtexec --int8): the one calibration
+    runs without the automatic mixed precision; with --sensitivity or without --int8 it is refused."""
+    from deploykit import calib
+    from deploykit.build import build_engine as be
+
+    with pytest.raises(BadInputError, match="--all-int8 and --sensitivity contradict"):
+        BuildOptions(int8=True, all_int8=True, sensitivity=True)
+    with pytest.raises(BadInputError, match="add --int8"):
+        BuildOptions(all_int8=True)
+    seen = {}
+
+    class Spy:
+        def __init__(self, onnx_path, **kw):
+            seen.update(kw)
+
+        def __call__(self, out_dir):
+            return "calibrated"
+
+    monkeypatch.setattr(calib, "QdqFromOnnx", Spy)
+    assert be.calibrate(tmp_path / "m.onnx", BuildOptions(int8=True, all_int8=True), tmp_path) == "calibrated"
+    assert seen["auto_mixed"] is False and seen["sensitivity"] is False
+    be.calibrate(tmp_path / "m.onnx", BuildOptions(int8=True), tmp_path)
+    assert seen["auto_mixed"] is True  # the default keeps the automatic choice
+
+
 def test_tensorrt_builder_names_the_extra(tmp_path, exported_gaitgl):
     if "tensorrt" in sys.modules:
         pytest.skip("tensorrt is installed here")
