@@ -33,7 +33,7 @@ tmp=$(mktemp "$OUT.XXXX")
 {
   echo "# All-INT8 engines at the upstream input size: rga, hrnet-w32, fastpose-res50"
   echo
-  echo "Written by \`bash scripts/all_int8_speed.sh\` ($(date -u +'%d %b %Y %H:%M UTC'), $(nproc) cores; the script's header says why)."
+  echo "Written by \`bash scripts/all_int8_speed.sh\` ($(date -u +'%d %b %Y %H:%M UTC'), $(nproc) cores, ${MACHINE:-nothing else said about the machine}; the script's header says why)."
   echo "Per model: \`deploykit export NAME\` (seeded weights, upstream input size), \`deploykit build-engine NAME.onnx"
   echo "--backend onnxruntime|openvino --int8 --all-int8 --calib-method percentile --calib-samples 32\` (no layer"
   echo "kept float: the form a trained model's engine takes, see benchmarks/cpu_backends.md), then ONE"
@@ -42,7 +42,13 @@ tmp=$(mktemp "$OUT.XXXX")
   echo "\`NAME.openvino.int8.onnx\` OpenVINO running the S8S8 model. Speed only: on random weights an all-INT8"
   echo "model misses the accuracy gates, which say nothing about trained weights."
   echo
-  for t in "${tables[@]}"; do sed 's/^### /## /' "$t"; echo; done
+  for t in "${tables[@]}"; do
+    sed 's/^### /## /' "$t"
+    d=$(dirname "$t"); m=$(basename "$d")
+    "$PY" -c 'import json, sys; print("\ninput " + "x".join(map(str, json.load(open(sys.argv[1]))["inputs"][0]["shape"])))' \
+      "$d/$m.manifest.json"
+    echo
+  done
 } > "$tmp"
 mv "$tmp" "$OUT"
 echo "wrote $OUT" >&2
