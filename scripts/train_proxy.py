@@ -181,9 +181,10 @@ def _pose_eval(net, ev_x, ev_kp, size) -> dict:
 def _hrnet_init(torch, net) -> None:
     """Upstream `PoseHighResolutionNet.init_weights` without a pretrained file: conv and deconv weights
     N(0, 0.001), biases 0, BatchNorm 1/0. PyTorch's default init starts the heatmaps at MSE ~6 instead
-    of ~0.002 and the first hundred steps go to undoing it. The FastPose proxy starts the same way (upstream
-    starts its ResNet from ImageNet weights, which cannot be downloaded here; BatchNorm follows every conv
-    but the last, so the small weights only keep the first heatmaps near 0)."""
+    of ~0.002 and the first hundred steps go to undoing it. The FastPose proxy starts this way too, plus
+    identity bottlenecks (`pose_start`; upstream starts its ResNet from ImageNet weights, which cannot be
+    downloaded here; BatchNorm follows every conv but the last, so the small weights only keep the first
+    heatmaps near 0)."""
     for m in net.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             torch.nn.init.normal_(m.weight, std=0.001)
