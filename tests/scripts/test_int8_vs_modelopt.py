@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import helper
 
 from onnx_helpers import init, make_model, vi
@@ -41,26 +42,20 @@ def test_qdq_counts_tell_activation_constant_and_weighted_output_qdq(tmp_path):
                                                         "on_weighted_outputs": 1, "on_weighted_to_add": 0}
 
 
-def test_qdq_on_a_weighted_output_that_feeds_a_residual_add_is_counted_apart(tmp_path):
+@pytest.mark.parametrize("first, then, other, x_shape, w", [
+    # Conv -> Q/DQ -> residual Add: the Q/DQ quantizes the skip input (TensorRT's rule)
+    ("Conv", "Add", "x", [1, 1, 4, 4], np.ones((1, 1, 1, 1), np.float32)),
+    # MatMul -> Q/DQ -> MatMul: it quantizes the second MatMul's input, not the first's output (RGA's relation)
+    ("MatMul", "MatMul", "w", [2, 2], np.eye(2, dtype=np.float32)),
+])
+def test_qdq_on_a_weighted_output_that_feeds_an_add_or_a_weighted_op_is_counted_apart(tmp_path, first, then, other,
+                                                                                       x_shape, w):
     s, z = init("s", np.float32(0.1)), init("z", np.int8(0))
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+    nodes = [helper.make_node(first, ["x", "w"], ["c"]),
              helper.make_node("QuantizeLinear", ["c", "s", "z"], ["cq"]),
              helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["cd"]),
-             helper.make_node("Add", ["cd", "x"], ["y"])]
-    model = make_model(nodes, [vi("x", [1, 1, 4, 4])], [vi("y", None)], [s, z, init("w", np.ones((1, 1, 1, 1), np.float32))])
-    onnx.save(model, tmp_path / "m.onnx")
-    got = _script().qdq_counts(tmp_path / "m.onnx")
-    assert (got["on_weighted_outputs"], got["on_weighted_to_add"]) == (0, 1)
-
-
-def test_qdq_on_a_weighted_output_that_is_the_next_weighted_ops_input_is_counted_apart(tmp_path):
-    # MatMul -> Q/DQ -> MatMul: the Q/DQ quantizes the second MatMul's input (TensorRT's rule), not the first's output
-    s, z = init("s", np.float32(0.1)), init("z", np.int8(0))
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]),
-             helper.make_node("QuantizeLinear", ["m", "s", "z"], ["mq"]),
-             helper.make_node("DequantizeLinear", ["mq", "s", "z"], ["md"]),
-             helper.make_node("MatMul", ["md", "w"], ["y"])]
-    model = make_model(nodes, [vi("x", [2, 2])], [vi("y", None)], [s, z, init("w", np.eye(2, dtype=np.float32))])
+             helper.make_node(then, ["cd", other], ["y"])]
+    model = make_model(nodes, [vi("x", x_shape)], [vi("y", None)], [s, z, init("w", w)])
     onnx.save(model, tmp_path / "m.onnx")
     got = _script().qdq_counts(tmp_path / "m.onnx")
     assert (got["on_weighted_outputs"], got["on_weighted_to_add"]) == (0, 1)
